@@ -1,0 +1,1 @@
+"""Governance plane: the guideline catalog, the city model, assessment, check sheets and reports."""

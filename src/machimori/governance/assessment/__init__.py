@@ -1,0 +1,105 @@
+"""The assessment engine: from a city model and the catalog to requirements, risks, findings and gaps."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+
+from machimori.governance.assessment.applicability import applicable_targets
+from machimori.governance.assessment.findings import FINDING_KINDS, find_all
+from machimori.governance.assessment.index import ModelIndex
+from machimori.governance.assessment.result import PROGRESS, Assessment, RequirementResult, Target
+from machimori.governance.assessment.risks import instantiate
+from machimori.governance.catalog import Catalog
+from machimori.governance.model.schema import CityModel
+from machimori.governance.text import Text
+
+__all__ = ["FINDING_KINDS", "Assessment", "assess"]
+
+
+def assess(model: CityModel, catalog: Catalog, *, as_of: dt.date | None = None) -> Assessment:
+    """Assess a checked city model against the catalog as of a date (today, UTC, by default)."""
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    index = ModelIndex(model)
+    targets = applicable_targets(index, catalog)
+    by_key = {(t.requirement, (t.scope, t.scope_id)): t for t in targets}
+    risks, gaps = instantiate(index, catalog, by_key)
+    name = model.city.name
+    return Assessment(
+        city_id=model.city.id,
+        city_name=name.ja if isinstance(name, Text) else name,
+        as_of=as_of,
+        catalog_sources=list(catalog.sources),
+        targets=targets,
+        requirements=_requirement_results(catalog, targets),
+        risks=risks,
+        findings=find_all(index, targets, as_of),
+        gaps=gaps,
+        raci=_raci(targets),
+        coverage_by_category=_coverage_by(targets, lambda t: [t.category]),
+        coverage_by_stakeholder=_coverage_by(targets, lambda t: _stakeholders_of(index, t)),
+        coverage=_coverage(targets),
+        requirements_total=len(catalog.requirements),
+    )
+
+
+def _requirement_results(catalog: Catalog, targets: list[Target]) -> list[RequirementResult]:
+    grouped: dict[str, list[Target]] = defaultdict(list)
+    for target in targets:
+        grouped[target.requirement].append(target)
+    results = []
+    for requirement in catalog.sorted_requirements():
+        rows = grouped.get(requirement.id, [])
+        statuses = Counter(t.status for t in rows)
+        results.append(
+            RequirementResult(
+                id=requirement.id,
+                applicable=bool(rows),
+                targets=len(rows),
+                implemented=statuses.get("implemented", 0),
+                coverage=_coverage(rows),
+                statuses=dict(sorted(statuses.items())),
+            )
+        )
+    return results
+
+
+def _coverage(targets: Iterable[Target]) -> float:
+    """Share of applicable targets met: implemented counts 1, partial ½; not-applicable is left out."""
+    counted = [PROGRESS[t.status] for t in targets if t.status != "not-applicable"]
+    return round(sum(counted) / len(counted), 4) if counted else 1.0
+
+
+def _coverage_by(targets: list[Target], keys: Callable[[Target], list[str]]) -> dict[str, float]:
+    grouped: dict[str, list[Target]] = defaultdict(list)
+    for target in targets:
+        for key in keys(target):
+            grouped[key].append(target)
+    return {key: _coverage(rows) for key, rows in sorted(grouped.items())}
+
+
+def _stakeholders_of(index: ModelIndex, target: Target) -> list[str]:
+    """The stakeholder a target belongs to: itself, or the component's owner and operator."""
+    if target.scope == "stakeholder":
+        return [target.scope_id]
+    component = index.components[target.scope_id]
+    return [who for who in dict.fromkeys((component.owner, component.operator)) if who]
+
+
+def _raci(targets: list[Target]) -> dict[str, dict[str, str]]:
+    """Requirement → stakeholder → the letters of its roles (R, A, C, I) on any target."""
+    roles: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for target in targets:
+        for letter, group in (
+            ("R", target.responsible),
+            ("A", target.accountable),
+            ("C", target.consulted),
+            ("I", target.informed),
+        ):
+            for who in group:
+                roles[target.requirement][who].add(letter)
+    return {
+        requirement: {who: "".join(x for x in "RACI" if x in letters) for who, letters in sorted(by_who.items())}
+        for requirement, by_who in roles.items()
+    }

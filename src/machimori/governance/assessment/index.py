@@ -1,0 +1,90 @@
+"""Facts derived once from a city model: who operates what, which components touch which data."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from machimori.governance.model.schema import (
+    CityModel,
+    Component,
+    Dataset,
+    Flow,
+    Service,
+    Stakeholder,
+)
+
+
+@dataclass
+class ModelIndex:
+    """Lookups over a city model that every assessment step shares."""
+
+    model: CityModel
+    stakeholders: dict[str, Stakeholder] = field(init=False)
+    components: dict[str, Component] = field(init=False)
+    datasets: dict[str, Dataset] = field(init=False)
+    services: dict[str, Service] = field(init=False)
+    components_of: dict[str, set[str]] = field(init=False)
+    """Stakeholder id → components it owns or operates."""
+    data_types_of: dict[str, set[str]] = field(init=False)
+    """Component id → data types of the datasets it sends or receives."""
+    personal_components: set[str] = field(init=False)
+    """Components that send or receive personal data."""
+    flows_of: dict[str, list[Flow]] = field(init=False)
+    """Component id → flows it sends or receives."""
+
+    def __post_init__(self) -> None:
+        model = self.model
+        self.stakeholders = {s.id: s for s in model.stakeholders}
+        self.components = {c.id: c for c in model.components}
+        self.datasets = {d.id: d for d in model.datasets}
+        self.services = {s.id: s for s in model.services}
+        self.components_of = defaultdict(set)
+        for c in model.components:
+            for who in {c.owner, c.operator}:
+                if who:
+                    self.components_of[who].add(c.id)
+        self.data_types_of = defaultdict(set)
+        self.personal_components = set()
+        self.flows_of = defaultdict(list)
+        for flow in model.flows:
+            dataset = self.datasets[flow.dataset]
+            for end in (flow.from_, flow.to):
+                self.data_types_of[end].add(dataset.data_type)
+                self.flows_of[end].append(flow)
+                if dataset.personal:
+                    self.personal_components.add(end)
+
+    def organisation(self, component_id: str) -> str | None:
+        """The stakeholder that runs a component: its operator, else its owner."""
+        component = self.components[component_id]
+        return component.operator or component.owner
+
+    def crosses_boundary(self, flow: Flow) -> bool:
+        """Whether a flow leaves one organisation for another (as stated, else from operators)."""
+        if flow.crosses_boundary is not None:
+            return flow.crosses_boundary
+        return self.organisation(flow.from_) != self.organisation(flow.to)
+
+    def is_sensitive(self, dataset: Dataset) -> bool:
+        """Personal, limited or closed data: what must not travel in clear."""
+        return dataset.personal or dataset.data_type in ("limited", "closed")
+
+    def handles_sensitive(self, stakeholder_id: str) -> bool:
+        """Whether a stakeholder owns sensitive data or runs or hosts a component that carries it."""
+        if any(d.owner == stakeholder_id and self.is_sensitive(d) for d in self.datasets.values()):
+            return True
+        runs = set(self.components_of.get(stakeholder_id, ()))
+        runs |= {c.id for c in self.components.values() if c.hosted_by == stakeholder_id}
+        return any(
+            self.is_sensitive(self.datasets[flow.dataset]) for c_id in runs for flow in self.flows_of.get(c_id, ())
+        )
+
+    def delegation_chain(self, stakeholder_id: str) -> list[str]:
+        """The stakeholder and each parent up the subcontracting chain (the model is acyclic)."""
+        chain = [stakeholder_id]
+        parent = self.stakeholders[stakeholder_id].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.stakeholders[parent].parent
+        return chain

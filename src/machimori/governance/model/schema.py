@@ -1,0 +1,176 @@
+"""The city model file format; docs/city-model.schema.json is generated from these classes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from machimori.governance.text import CategoryId, DataTypeId, Strict, Text
+
+StakeholderKind = Literal[
+    "promoter",
+    "municipality",
+    "city-os-operator",
+    "service-provider",
+    "device-vendor",
+    "network-operator",
+    "subcontractor",
+]
+AgreementKind = Literal["security-requirements", "data-handling", "nda"]
+StatusValue = Literal["implemented", "partial", "planned", "not-implemented", "not-applicable", "unknown"]
+ConsentBasis = Literal["consent", "contract", "legal-obligation", "public-task", "vital-interest", "none"]
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+Id = str
+
+
+def _check_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(f"'{value}' is not a valid id (letters, digits, '.', '_', ':', '-'; no spaces)")
+    return value
+
+
+class Named(Strict):
+    """An element with an id and a name that may be one string or ja/en."""
+
+    id: Id
+    name: str | Text | None = None
+    description: str | None = None
+
+    _valid_id = field_validator("id")(_check_id)
+
+    def label(self, lang: Literal["ja", "en"] = "ja") -> str:
+        """The name in ``lang`` where given, else the id."""
+        if isinstance(self.name, Text):
+            return self.name(lang)
+        return self.name or self.id
+
+
+class Contact(Strict):
+    """Who to call when something happens."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+class Agreement(Strict):
+    """An agreement a stakeholder holds with another (security requirements, data handling, NDA)."""
+
+    kind: AgreementKind
+    with_: Id = Field(alias="with")
+    reference: str | None = None
+    expires: dt.date | None = None
+
+
+class Stakeholder(Named):
+    """An organisation of the smart city and, for subcontractors, who delegated work to it."""
+
+    kind: StakeholderKind
+    parent: Id | None = None
+    incident_contact: Contact | None = None
+    agreements: list[Agreement] = Field(default_factory=list)
+
+
+class Component(Named):
+    """A part of the city's system: a device, a network, a platform function, an application."""
+
+    category: CategoryId
+    layer: int | None = Field(default=None, ge=1, le=9)
+    kind: str | None = None
+    owner: Id | None = None
+    operator: Id | None = None
+    hosted_by: Id | None = None
+
+
+class Dataset(Named):
+    """Data that flows in the city, with its data type and whether it is personal."""
+
+    data_type: DataTypeId
+    personal: bool = False
+    owner: Id | None = None
+    handling_policy: str | None = None
+
+
+class Flow(Strict):
+    """Data moving from one component to another."""
+
+    id: Id
+    from_: Id = Field(alias="from")
+    to: Id
+    dataset: Id
+    protocol: str | None = None
+    encrypted: bool
+    authenticated: bool
+    crosses_boundary: bool | None = None
+
+    _valid_id = field_validator("id")(_check_id)
+
+
+class Purpose(Strict):
+    """A purpose for which a service uses data."""
+
+    id: Id
+    description: str | Text | None = None
+
+
+class Service(Named):
+    """A service offered to residents or the city, with its purposes and consent basis."""
+
+    provider: Id
+    components: list[Id] = Field(default_factory=list)
+    datasets: list[Id] = Field(default_factory=list)
+    purposes: list[Purpose] = Field(default_factory=list)
+    consent_basis: ConsentBasis = "none"
+
+
+class StatusRecord(Strict):
+    """How far a requirement is met, for one component, one stakeholder, or the whole city, and who owns it."""
+
+    requirement: str
+    component: Id | None = None
+    stakeholder: Id | None = None
+    status: StatusValue = "unknown"
+    responsible: list[Id] = Field(default_factory=list)
+    accountable: list[Id] = Field(default_factory=list)
+    consulted: list[Id] = Field(default_factory=list)
+    informed: list[Id] = Field(default_factory=list)
+    evidence: str | None = None
+    due: dt.date | None = None
+
+    @field_validator("responsible", "accountable", "consulted", "informed", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class RiskMatrix(Strict):
+    """Likelihood × impact rating: a score at or above a band's threshold gets that band's rating."""
+
+    bands: dict[Literal["low", "medium", "high", "critical"], int] = Field(
+        default_factory=lambda: {"low": 1, "medium": 5, "high": 10, "critical": 17}
+    )
+
+
+class City(Strict):
+    """The city being assessed."""
+
+    id: Id
+    name: str | Text
+    promoter: Id
+
+
+class CityModel(Strict):
+    """A whole city model file."""
+
+    city: City
+    stakeholders: list[Stakeholder] = Field(default_factory=list)
+    components: list[Component] = Field(default_factory=list)
+    datasets: list[Dataset] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    statuses: list[StatusRecord] = Field(default_factory=list)
+    risk_matrix: RiskMatrix = Field(default_factory=RiskMatrix)

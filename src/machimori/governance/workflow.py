@@ -1,0 +1,154 @@
+"""What the CLI runs: load, assess, render, read check sheets back, and the demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from machimori.diagnostics import InputError
+from machimori.governance.assessment import Assessment, assess
+from machimori.governance.catalog import Catalog, load_catalog
+from machimori.governance.model import CityModel, load_model
+from machimori.governance.text import Lang
+
+RATINGS = ("low", "medium", "high", "critical")
+RATING_JA = {"low": "低", "medium": "中", "high": "高", "critical": "重大"}
+
+
+def run(model_path: Path, catalog: Catalog, *, as_of: dt.date | None = None) -> tuple[Assessment, CityModel]:
+    """Load a model and assess it."""
+    model = load_model(model_path, catalog)
+    return assess(model, catalog, as_of=as_of), model
+
+
+def render(
+    assessment: Assessment,
+    catalog: Catalog,
+    model: CityModel,
+    format_: str,
+    lang: Lang,
+    stakeholder: str | None,
+    output: Path | None,
+) -> str | None:
+    """Render in a format; returns text to write, or None when the renderer wrote ``output`` itself."""
+    from machimori.governance.reports import html, sheets
+    from machimori.governance.reports.json_report import to_json
+
+    if stakeholder is not None and stakeholder not in {s.id for s in model.stakeholders}:
+        from machimori.validation import did_you_mean
+
+        known = [s.id for s in model.stakeholders]
+        raise InputError.single(
+            "--stakeholder", f"unknown stakeholder '{stakeholder}'{did_you_mean(stakeholder, known)}"
+        )
+    if format_ == "json":
+        return json.dumps(to_json(assessment, catalog), ensure_ascii=False, indent=1) + "\n"
+    if format_ == "html":
+        return html.render_html(assessment, catalog, model, lang)
+    if format_ == "csv":
+        return sheets.write_csv(assessment, catalog, model, lang, stakeholder)
+    if format_ == "md":
+        return sheets.write_markdown(assessment, catalog, model, lang, stakeholder)
+    if output is None:
+        raise InputError.single("--output", "XLSX needs an output file: -o sheet.xlsx / XLSX には -o が必要です")
+    sheets.write_xlsx(output, assessment, catalog, model, lang, stakeholder)
+    return None
+
+
+def import_sheet(model_path: Path, sheet_path: Path, catalog: Catalog) -> str:
+    """Read a filled check sheet back into the model's status records; returns a one-line summary."""
+    from machimori.governance.reports import sheets
+
+    sheet = sheets.read_sheet(sheet_path)
+    result = sheets.apply_sheet(model_path, sheet, catalog)
+    return f"{result.updated} updated, {result.added} added, {result.unchanged} unchanged"
+
+
+def has_finding_at_least(assessment: Assessment, rating: str) -> bool:
+    """Whether any finding is rated ``rating`` or worse."""
+    if rating not in RATINGS:
+        raise InputError.single("--fail-on", f"'{rating}' is not a rating (low, medium, high, critical)")
+    floor = RATINGS.index(rating)
+    return any(RATINGS.index(f.rating) >= floor for f in assessment.findings)
+
+
+def print_summary(console: Console, assessment: Assessment, lang: Lang) -> None:
+    """The assessment on a terminal: figures, findings by kind, the worst gaps."""
+    applicable = sum(1 for r in assessment.requirements if r.applicable)
+    ja = lang == "ja"
+    console.print(
+        f"[bold]{assessment.city_name}[/bold] ({assessment.city_id}) — "
+        + ("評価日" if ja else "as of")
+        + f" {assessment.as_of}"
+    )
+    console.print(
+        ("要件" if ja else "requirements")
+        + f" {applicable}/{assessment.requirements_total}  "
+        + ("対象" if ja else "targets")
+        + f" {len(assessment.targets)}  "
+        + ("充足率" if ja else "coverage")
+        + f" {assessment.coverage:.1%}  "
+        + ("指摘" if ja else "findings")
+        + f" {len(assessment.findings)}  "
+        + ("未対応リスク" if ja else "open risks")
+        + f" {sum(1 for r in assessment.risks if r.open_requirements)}/{len(assessment.risks)}"
+    )
+    table = Table("評価 / rating", "種類 / kind", "内容 / finding", title="指摘 / findings (top 15)")
+    for finding in assessment.findings[:15]:
+        table.add_row(_rating(finding.rating, lang), finding.kind, finding.message_ja if ja else finding.message_en)
+    console.print(table)
+
+
+def _rating(rating: str, lang: Lang) -> str:
+    colour = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}[rating]
+    return f"[{colour}]{RATING_JA[rating] if lang == 'ja' else rating}[/{colour}]"
+
+
+def example_town() -> Path:
+    """The example town's model: $MACHIMORI_EXAMPLES, else examples/ of the source tree."""
+    root = Path(os.environ.get("MACHIMORI_EXAMPLES", Path(__file__).resolve().parents[3] / "examples"))
+    path = root / "minatomachi" / "city.yaml"
+    if not path.is_file():
+        raise InputError.single(
+            str(path),
+            "example town not found; run from a clone of the repository "
+            "or set MACHIMORI_EXAMPLES / 例の町が見つかりません",
+        )
+    return path
+
+
+def demo(console: Console, out_dir: Path, lang: Lang) -> None:
+    """Assess the example town, write every report into ``out_dir`` and say where to look."""
+    from machimori.governance.ciso_assistant import export_framework
+
+    catalog = load_catalog()
+    model_path = example_town()
+    assessment, model = run(model_path, catalog)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt, name in (
+        ("html", f"report-{lang}.html"),
+        ("json", "assessment.json"),
+        ("md", "check-sheet.md"),
+        ("csv", "check-sheet.csv"),
+        ("xlsx", "check-sheet.xlsx"),
+    ):
+        path = out_dir / name
+        text = render(assessment, catalog, model, fmt, lang, None, path)
+        if text is not None:
+            path.write_text(text, encoding="utf-8")
+        written.append(path)
+    library = out_dir / "ciso-assistant-library.yaml"
+    library.write_text(export_framework(catalog, lang=lang), encoding="utf-8")
+    written.append(library)
+    console.rule("街守 machimori demo — 港町 Minatomachi")
+    print_summary(console, assessment, lang)
+    console.print("\n[bold]出力 / written:[/bold]")
+    for path in written:
+        console.print(f"  {path}")
+    console.print(f"\n報告書をブラウザで開いてください / open the report: {out_dir / f'report-{lang}.html'}")

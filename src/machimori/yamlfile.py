@@ -1,0 +1,161 @@
+"""YAML documents that remember where each value came from, for errors with file:line:column.
+
+Small files are read with ruamel.yaml's round-trip loader, which keeps positions. Large files
+(generated models of a whole city) are read with rapidyaml, a C++ parser about thirty times faster,
+whenever the text uses nothing whose meaning rapidyaml's JSON output could change (anchors, tags,
+``~``, the words inf and nan, hex/octal numbers); positions are then recovered with ruamel.yaml only if an
+error has to be reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from machimori.diagnostics import InputError, Problem
+
+FAST_PATH_MIN_BYTES = 256 * 1024
+"""Files at least this large are parsed with rapidyaml when their text allows it."""
+
+_NEEDS_FULL_YAML = re.compile(
+    r"(?:^|[\s\[{,:-])(?:[&*!~%]|<<|0[xo][0-9a-fA-F])|\b(?:inf|infinity|nan)\b",
+    re.MULTILINE | re.IGNORECASE,
+)
+
+Path_ = Sequence[str | int]
+
+
+@dataclass
+class Document:
+    """A parsed YAML file: its plain data and a way to find the position of any value in it."""
+
+    path: str
+    text: str
+    data: Any
+    _tree: Any = field(default=None, repr=False)
+
+    def locate(self, loc: Path_, *, key: bool = False) -> tuple[int, int]:
+        """Return the 1-based (line, column) of the value at ``loc`` (or of its key), or the nearest parent."""
+        node = self._round_trip_tree()
+        line, column = 0, 0
+        for i, part in enumerate(loc):
+            last = i == len(loc) - 1
+            lc = getattr(node, "lc", None)
+            if lc is None:
+                break
+            try:
+                if isinstance(node, dict) and part in node:
+                    line, column = lc.key(part) if (key and last) else lc.value(part)
+                    node = node[part]
+                elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                    line, column = lc.item(part)
+                    node = node[part]
+                else:
+                    line, column = lc.line, lc.col
+                    break
+            except (KeyError, TypeError, IndexError):
+                break
+        else:
+            if not loc:
+                return 1, 1
+        return line + 1, column + 1
+
+    def problem(self, loc: Path_, message: str, *, key: bool = False) -> Problem:
+        """A problem located at ``loc`` in this document."""
+        line, column = self.locate(loc, key=key)
+        return Problem(self.path, line, column, message)
+
+    def _round_trip_tree(self) -> Any:
+        if self._tree is None:
+            self._tree = _load_round_trip(self.path, self.text)
+        return self._tree
+
+
+def load(path: str | Path) -> Document:
+    """Read and parse a YAML (or JSON) file; raise InputError with a position on any syntax error."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError.single(name, "file not found / ファイルが見つかりません") from None
+    except IsADirectoryError:
+        raise InputError.single(name, "is a directory, expected a file / ディレクトリです") from None
+    except OSError as exc:
+        raise InputError.single(name, f"cannot read: {exc.strerror}") from None
+    return parse(raw, name)
+
+
+def parse(raw: bytes, name: str) -> Document:
+    """Parse YAML bytes named ``name`` (used in error messages)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError.single(name, f"not UTF-8 text (byte {exc.start}) / UTF-8 ではありません", line, 1) from None
+    if len(raw) >= FAST_PATH_MIN_BYTES and not _NEEDS_FULL_YAML.search(text):
+        data = _load_fast(raw)
+        if data is not _FAILED:
+            return Document(name, text, data)
+    tree = _load_round_trip(name, text)
+    return Document(name, text, tree, tree)
+
+
+_FAILED = object()
+
+
+def _load_round_trip(name: str, text: str) -> Any:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        what = " ".join(str(s) for s in (exc.context, exc.problem) if s).replace("\n", " ")
+        raise InputError.single(name, f"invalid YAML: {what}", line, column) from None
+    except YAMLError as exc:
+        raise InputError.single(name, f"invalid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _load_fast(raw: bytes) -> Any:
+    import ryml
+
+    try:
+        with _silenced_stderr():
+            tree = ryml.parse_in_arena(raw)
+        if tree.empty():
+            return None
+        return json.loads(ryml.emit_json_malloc(tree, tree.root_id()), object_pairs_hook=_unique_keys)
+    except Exception:
+        return _FAILED
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key")
+    return result
+
+
+@contextlib.contextmanager
+def _silenced_stderr() -> Iterator[None]:
+    """rapidyaml prints parse errors to file descriptor 2; the round-trip parser reports them instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
