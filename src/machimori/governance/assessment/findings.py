@@ -226,7 +226,11 @@ def overdue_requirements(index: ModelIndex, targets: list[Target], as_of: dt.dat
     for record in index.model.statuses:
         if record.due and record.due < as_of and record.status not in DONE:
             scope = record.component or record.stakeholder or index.model.city.id
-            kind = "component" if record.component else "stakeholder" if record.stakeholder else None
+            elements = [Element("requirement", record.requirement)]
+            if record.component:
+                elements.append(Element("component", record.component))
+            elif record.stakeholder:
+                elements.append(Element("stakeholder", record.stakeholder))
             days = (as_of - record.due).days
             yield _finding(
                 index,
@@ -234,7 +238,7 @@ def overdue_requirements(index: ModelIndex, targets: list[Target], as_of: dt.dat
                 f"{record.requirement}（{scope}）は期限 {record.due} を {days} 日過ぎています（状態：{record.status}）",
                 f"{record.requirement} on {scope} is {days} days past its due date {record.due} "
                 f"(status: {record.status})",
-                [Element("requirement", record.requirement)] + ([Element(kind, scope)] if kind else []),
+                elements,
                 requirements=(record.requirement,),
             )
 

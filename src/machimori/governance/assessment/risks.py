@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from machimori.governance.assessment.index import ModelIndex
-from machimori.governance.assessment.result import DONE, Element, Gap, Rating, RiskInstance, Target
+from machimori.governance.assessment.result import DONE, Element, Gap, Rating, RiskInstance, ScopeKind, Target
 from machimori.governance.catalog.models import Catalog, Risk
 from machimori.governance.model.schema import RiskMatrix
 
-Scope = tuple[str, str]
+Scope = tuple[ScopeKind, str]
 """("component", id) or ("stakeholder", id)."""
 
 DEFAULT_LIKELIHOOD = 2
@@ -170,10 +170,9 @@ def _matches(index: ModelIndex, risk: Risk) -> Iterator[_Match]:
         for stakeholder in index.model.stakeholders:
             personal = _handles_personal(index, ("stakeholder", stakeholder.id))
             if _in(where.kind, stakeholder.kind) and _is(where.personal, personal):
-                scopes = (
-                    ("stakeholder", stakeholder.id),
-                    *tuple(("component", c) for c in sorted(index.components_of.get(stakeholder.id, ()))),
-                )
+                own: Scope = ("stakeholder", stakeholder.id)
+                runs = sorted(index.components_of.get(stakeholder.id, ()))
+                scopes = tuple(dict.fromkeys((own, *_component_scopes(index, *runs))))
                 yield _Match(
                     Element("stakeholder", stakeholder.id), scopes, risk.likelihood, _bump(risk.impact, int(personal))
                 )
@@ -193,7 +192,8 @@ def _matches(index: ModelIndex, risk: Risk) -> Iterator[_Match]:
         for service in index.model.services:
             personal = any(index.datasets[d].personal for d in service.datasets)
             if _is(where.personal, personal):
-                scopes = (*_component_scopes(index, *service.components), ("stakeholder", service.provider))
+                provider: Scope = ("stakeholder", service.provider)
+                scopes = tuple(dict.fromkeys((*_component_scopes(index, *service.components), provider)))
                 yield _Match(Element("service", service.id), scopes, risk.likelihood, _bump(risk.impact, int(personal)))
 
 
@@ -210,7 +210,7 @@ def _component_scopes(index: ModelIndex, *component_ids: str) -> tuple[Scope, ..
     return tuple(scopes)
 
 
-def _in(allowed: list[str] | list[object] | None, value: object) -> bool:
+def _in(allowed: Sequence[object] | None, value: object) -> bool:
     return allowed is None or value in allowed
 
 

@@ -78,7 +78,9 @@ def _dangling_references(
 
     def check(section: str, key: Any, field: str, value: str, position: int | None = None) -> Iterable[Problem]:
         document, index = origin[(section, key)]
-        loc: list[str | int] = [section, index, field] + ([position] if position is not None else [])
+        loc: list[str | int] = [section, index, field]
+        if position is not None:
+            loc.append(position)
         yield document.problem(
             loc, f"{section[:-1]} '{key}' refers to unknown requirement '{value}'" + did_you_mean(value, known)
         )

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from ruamel.yaml import YAML
 
-from machimori.governance.catalog.models import Catalog, Requirement, Text
-from machimori.governance.text import Lang
+from machimori.governance.catalog.models import Catalog, Requirement
+from machimori.governance.text import Lang, Text
 
 PROVENANCE_LABEL = {
     "verified": ("確認済", "verified"),
@@ -121,10 +121,10 @@ def describe(catalog: Catalog, entry_id: str, lang: Lang) -> str | None:
             [f"{d.id}  {d.name(lang)}", f"  {d.description(lang)}", *[f"  - {m(lang)}" for m in d.measures]]
         )
     if entry_id in catalog.cpsf_categories:
-        c = catalog.cpsf_categories[entry_id]
-        reqs = [r.id for r in catalog.sorted_requirements() if r.category_code == c.code]
+        cpsf = catalog.cpsf_categories[entry_id]
+        reqs = [r.id for r in catalog.sorted_requirements() if r.category_code == cpsf.code]
         return (
-            f"{c.code}  {c.name(lang)} ({c.function})\n  CSF 1.1: {', '.join(c.csf11)}  CSF 2.0: {', '.join(c.csf20)}"
+            f"{cpsf.code}  {cpsf.name(lang)} ({cpsf.function})\n  CSF 1.1: {', '.join(cpsf.csf11)}  CSF 2.0: {', '.join(cpsf.csf20)}"
             f"\n  {', '.join(reqs)}"
         )
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from machimori import yamlfile
@@ -70,7 +70,7 @@ def reference_problems(model: CityModel, document: yamlfile.Document, catalog: C
     yield from _delegation_cycles(model, document)
 
 
-def _unique(document: yamlfile.Document, section: str, ids: Iterable[str]) -> Iterator[Problem]:
+def _unique(document: yamlfile.Document, section: str, ids: Iterable[str]) -> Generator[Problem, None, set[str]]:
     seen: dict[str, int] = {}
     for index, value in enumerate(ids):
         if value in seen:

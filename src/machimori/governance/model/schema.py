@@ -147,12 +147,17 @@ class StatusRecord(Strict):
         return [value] if isinstance(value, str) else value
 
 
+Rating = Literal["low", "medium", "high", "critical"]
+
+
+def _default_bands() -> dict[Rating, int]:
+    return {"low": 1, "medium": 5, "high": 10, "critical": 17}
+
+
 class RiskMatrix(Strict):
     """Likelihood × impact rating: a score at or above a band's threshold gets that band's rating."""
 
-    bands: dict[Literal["low", "medium", "high", "critical"], int] = Field(
-        default_factory=lambda: {"low": 1, "medium": 5, "high": 10, "critical": 17}
-    )
+    bands: dict[Rating, int] = Field(default_factory=_default_bands)
 
 
 class City(Strict):
@@ -161,6 +166,8 @@ class City(Strict):
     id: Id
     name: str | Text
     promoter: Id
+
+    _valid_id = field_validator("id")(_check_id)
 
 
 class CityModel(Strict):
