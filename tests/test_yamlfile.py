@@ -91,6 +91,30 @@ def test_fast_path_agrees_with_round_trip_parser(data: dict[str, object]) -> Non
     YAML().dump(data, buffer)
     text = buffer.getvalue()
     fast = yamlfile._load_fast(text.encode())
-    if fast is yamlfile._FAILED or yamlfile._NEEDS_FULL_YAML.search(text):
+    if fast is yamlfile._FAILED or yamlfile.needs_full_yaml(text):
         return  # such documents are read by the round-trip parser, never by the fast path
     assert fast == yamlfile._load_round_trip("x.yaml", text)
+
+
+@pytest.mark.parametrize(
+    ("text", "needs"),
+    [
+        ("a: inf\n", True),
+        ("a: -.Inf\n", True),
+        ("a: .NaN\n", True),
+        ("inf: 1\n", True),
+        ("a: infinity\n", True),
+        ("a: information about infra\n", False),
+        ("a: 情報inf\n", False),
+        ("a: &x 1\nb: *x\n", True),
+        ("a: !!str 1\n", True),
+        ("a: ~\n", True),
+        ("<<: {a: 1}\n", True),
+        ("a: 0x1F\n", True),
+        ("a: 0o17\n", True),
+        ("a: x0x1\n", False),
+        ("a: plain text, numbers 12 and dates 2026-12-01\n", False),
+    ],
+)
+def test_needs_full_yaml(text: str, needs: bool) -> None:
+    assert yamlfile.needs_full_yaml(text) is needs

@@ -27,10 +27,33 @@ from machimori.diagnostics import InputError, Problem
 FAST_PATH_MIN_BYTES = 256 * 1024
 """Files at least this large are parsed with rapidyaml when their text allows it."""
 
-_NEEDS_FULL_YAML = re.compile(
-    r"(?:^|[\s\[{,:-])(?:[&*!~%]|<<|0[xo][0-9a-fA-F])|\b(?:inf|infinity|nan)\b",
-    re.MULTILINE | re.IGNORECASE,
-)
+_INDICATORS = re.compile(r"(?<![^\s\[{,:-])(?:[&*!~%]|<<|0[xoXO][0-9a-fA-F])")
+"""Anchors, aliases, tags, directives, ``~``, merge keys and hex/octal numbers starting a scalar."""
+
+
+def needs_full_yaml(text: str) -> bool:
+    """Whether the text uses YAML whose meaning rapidyaml's JSON output could change.
+
+    Cheap substring tests first, so that a large plain document is cleared in a few passes of C code.
+    """
+    if (any(ch in text for ch in "&*!~%<") or "0x" in text or "0o" in text) and _INDICATORS.search(text):
+        return True
+    lowered = text.lower()
+    for word in ("inf", "nan"):
+        start = lowered.find(word)
+        while start != -1:
+            end = start + 8 if lowered.startswith("infinity", start) else start + 3
+            before = lowered[start - 1] if start else " "
+            after = lowered[end : end + 1] or " "
+            if not _word_char(before) and not _word_char(after):
+                return True
+            start = lowered.find(word, start + 1)
+    return False
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
 
 Path_ = Sequence[str | int]
 
@@ -95,14 +118,14 @@ def load(path: str | Path) -> Document:
     return parse(raw, name)
 
 
-def parse(raw: bytes, name: str) -> Document:
-    """Parse YAML bytes named ``name`` (used in error messages)."""
+def parse(raw: bytes, name: str, *, fast_from: int = FAST_PATH_MIN_BYTES) -> Document:
+    """Parse YAML bytes named ``name`` (used in error messages); try rapidyaml from ``fast_from`` bytes on."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError.single(name, f"not UTF-8 text (byte {exc.start}) / UTF-8 ではありません", line, 1) from None
-    if len(raw) >= FAST_PATH_MIN_BYTES and not _NEEDS_FULL_YAML.search(text):
+    if len(raw) >= fast_from and not needs_full_yaml(text):
         data = _load_fast(raw)
         if data is not _FAILED:
             return Document(name, text, data)

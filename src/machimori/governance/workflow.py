@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -22,8 +25,25 @@ RATING_JA = {"low": "低", "medium": "中", "high": "高", "critical": "重大"}
 
 def run(model_path: Path, catalog: Catalog, *, as_of: dt.date | None = None) -> tuple[Assessment, CityModel]:
     """Load a model and assess it."""
-    model = load_model(model_path, catalog)
-    return assess(model, catalog, as_of=as_of), model
+    with _bulk_allocation():
+        model = load_model(model_path, catalog)
+        return assess(model, catalog, as_of=as_of), model
+
+
+@contextlib.contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic structures.
+
+    A city of 10,000 components makes millions of small objects; the collector's repeated full passes
+    over them cost about a quarter of the run and would free nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def render(
@@ -47,7 +67,8 @@ def render(
             "--stakeholder", f"unknown stakeholder '{stakeholder}'{did_you_mean(stakeholder, known)}"
         )
     if format_ == "json":
-        return json.dumps(to_json(assessment, catalog), ensure_ascii=False, indent=1) + "\n"
+        with _bulk_allocation():
+            return json.dumps(to_json(assessment, catalog), ensure_ascii=False) + "\n"
     if format_ == "html":
         return html.render_html(assessment, catalog, model, lang)
     if format_ == "csv":

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from machimori.governance.assessment.applicability import applicable_targets
+from machimori.governance.assessment.applicability import TargetsByScope, applicable_targets, flatten
 from machimori.governance.assessment.findings import FINDING_KINDS, find_all
 from machimori.governance.assessment.index import ModelIndex
 from machimori.governance.assessment.result import PROGRESS, Assessment, RequirementResult, Target
@@ -22,9 +22,9 @@ def assess(model: CityModel, catalog: Catalog, *, as_of: dt.date | None = None) 
     """Assess a checked city model against the catalog as of a date (today, UTC, by default)."""
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     index = ModelIndex(model)
-    targets = applicable_targets(index, catalog)
-    by_key = {(t.requirement, (t.scope, t.scope_id)): t for t in targets}
-    risks, gaps = instantiate(index, catalog, by_key)
+    by_scope = applicable_targets(index, catalog)
+    targets = flatten(by_scope)
+    risks, gaps = instantiate(index, catalog, by_scope)
     name = model.city.name
     return Assessment(
         city_id=model.city.id,
@@ -37,8 +37,8 @@ def assess(model: CityModel, catalog: Catalog, *, as_of: dt.date | None = None) 
         findings=find_all(index, targets, as_of),
         gaps=gaps,
         raci=_raci(targets),
-        coverage_by_category=_coverage_by(targets, lambda t: [t.category]),
-        coverage_by_stakeholder=_coverage_by(targets, lambda t: _stakeholders_of(index, t)),
+        coverage_by_category=_coverage_by_category(targets),
+        coverage_by_stakeholder=_coverage_by_stakeholder(index, by_scope),
         coverage=_coverage(targets),
         requirements_total=len(catalog.requirements),
     )
@@ -71,20 +71,25 @@ def _coverage(targets: Iterable[Target]) -> float:
     return round(sum(counted) / len(counted), 4) if counted else 1.0
 
 
-def _coverage_by(targets: list[Target], keys: Callable[[Target], list[str]]) -> dict[str, float]:
+def _coverage_by_category(targets: list[Target]) -> dict[str, float]:
     grouped: dict[str, list[Target]] = defaultdict(list)
     for target in targets:
-        for key in keys(target):
-            grouped[key].append(target)
+        grouped[target.category].append(target)
     return {key: _coverage(rows) for key, rows in sorted(grouped.items())}
 
 
-def _stakeholders_of(index: ModelIndex, target: Target) -> list[str]:
-    """The stakeholder a target belongs to: itself, or the component's owner and operator."""
-    if target.scope == "stakeholder":
-        return [target.scope_id]
-    component = index.components[target.scope_id]
-    return [who for who in dict.fromkeys((component.owner, component.operator)) if who]
+def _coverage_by_stakeholder(index: ModelIndex, by_scope: TargetsByScope) -> dict[str, float]:
+    """Per stakeholder: its own targets and those of the components it owns or operates."""
+    grouped: dict[str, list[Target]] = defaultdict(list)
+    for (scope, scope_id), here in by_scope.items():
+        if scope == "stakeholder":
+            grouped[scope_id].extend(here.values())
+        else:
+            component = index.components[scope_id]
+            for who in dict.fromkeys((component.owner, component.operator)):
+                if who:
+                    grouped[who].extend(here.values())
+    return {key: _coverage(rows) for key, rows in sorted(grouped.items())}
 
 
 def _raci(targets: list[Target]) -> dict[str, dict[str, str]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from machimori.governance.assessment.result import ScopeKind
 from machimori.governance.model.schema import (
     CityModel,
     Component,
@@ -13,6 +15,21 @@ from machimori.governance.model.schema import (
     Service,
     Stakeholder,
 )
+
+Scope = tuple[ScopeKind, str]
+"""("component", id) or ("stakeholder", id): what a check-sheet row is about."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFacts:
+    """A flow with what the assessment asks of it, computed once."""
+
+    flow: Flow
+    dataset: Dataset
+    from_category: str
+    to_category: str
+    crosses: bool
+    scopes: tuple[Scope, ...]
 
 
 @dataclass
@@ -54,6 +71,68 @@ class ModelIndex:
                 self.flows_of[end].append(flow)
                 if dataset.personal:
                     self.personal_components.add(end)
+
+    @cached_property
+    def flow_facts(self) -> list[FlowFacts]:
+        """Every flow with its dataset, endpoint categories, boundary crossing and scopes."""
+        return [
+            FlowFacts(
+                flow,
+                self.datasets[flow.dataset],
+                self.components[flow.from_].category,
+                self.components[flow.to].category,
+                self.crosses_boundary(flow),
+                self.scopes_of(flow.from_, flow.to),
+            )
+            for flow in self.model.flows
+        ]
+
+    @cached_property
+    def flows_by_shape(self) -> dict[tuple[str, str, str, bool, bool, bool, bool], list[FlowFacts]]:
+        """Flows grouped by what risk selectors look at, so a selector is tested once per group.
+
+        The key is (from category, to category, data type, personal, crosses boundary, encrypted,
+        authenticated).
+        """
+        groups: dict[tuple[str, str, str, bool, bool, bool, bool], list[FlowFacts]] = defaultdict(list)
+        for fact in self.flow_facts:
+            flow, dataset = fact.flow, fact.dataset
+            shape = (
+                fact.from_category,
+                fact.to_category,
+                dataset.data_type,
+                dataset.personal,
+                fact.crosses,
+                flow.encrypted,
+                flow.authenticated,
+            )
+            groups[shape].append(fact)
+        return dict(groups)
+
+    @cached_property
+    def personal_stakeholders(self) -> set[str]:
+        """Stakeholders that own or operate a component that sends or receives personal data."""
+        return {who for who, components in self.components_of.items() if components & self.personal_components}
+
+    def scopes_of(self, *component_ids: str) -> tuple[Scope, ...]:
+        """The components and the stakeholders that own or operate them."""
+        if len(component_ids) == 1:
+            return self._scopes_of_one[component_ids[0]]
+        scopes: dict[Scope, None] = {("component", c): None for c in component_ids}
+        for component_id in component_ids:
+            scopes.update(dict.fromkeys(self._scopes_of_one[component_id][1:]))
+        return tuple(scopes)
+
+    @cached_property
+    def _scopes_of_one(self) -> dict[str, tuple[Scope, ...]]:
+        """Component id → the component, then its owner and operator."""
+        result: dict[str, tuple[Scope, ...]] = {}
+        for component in self.model.components:
+            runners: list[Scope] = [
+                ("stakeholder", who) for who in dict.fromkeys((component.owner, component.operator)) if who
+            ]
+            result[component.id] = (("component", component.id), *runners)
+        return result
 
     def organisation(self, component_id: str) -> str | None:
         """The stakeholder that runs a component: its operator, else its owner."""

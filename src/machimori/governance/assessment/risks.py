@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from machimori.governance.assessment.index import ModelIndex
-from machimori.governance.assessment.result import DONE, Element, Gap, Rating, RiskInstance, ScopeKind, Target
+from machimori.governance.assessment.applicability import TargetsByScope
+from machimori.governance.assessment.index import ModelIndex, Scope
+from machimori.governance.assessment.result import DONE, Element, Gap, Rating, RiskInstance, Target
 from machimori.governance.catalog.models import Catalog, Risk
 from machimori.governance.model.schema import RiskMatrix
-
-Scope = tuple[ScopeKind, str]
-"""("component", id) or ("stakeholder", id)."""
 
 DEFAULT_LIKELIHOOD = 2
 DEFAULT_IMPACT = 2
@@ -19,11 +19,24 @@ DEFAULT_IMPACT = 2
 
 def rate(score: int, matrix: RiskMatrix) -> Rating:
     """The rating band a likelihood × impact score falls in."""
-    rating: Rating = "low"
-    for band, threshold in sorted(matrix.bands.items(), key=lambda item: item[1]):
-        if score >= threshold:
-            rating = band
-    return rating
+    return _table(matrix)[score]
+
+
+def _table(matrix: RiskMatrix) -> tuple[Rating, ...]:
+    return _ratings(tuple(sorted(matrix.bands.items(), key=lambda item: item[1])))
+
+
+@functools.cache
+def _ratings(bands: tuple[tuple[Rating, int], ...]) -> tuple[Rating, ...]:
+    """The rating of every score 0..25 for bands sorted by threshold."""
+    table: list[Rating] = []
+    for score in range(26):
+        rating: Rating = "low"
+        for band, threshold in bands:
+            if score >= threshold:
+                rating = band
+        table.append(rating)
+    return tuple(table)
 
 
 @dataclass(slots=True)
@@ -34,31 +47,32 @@ class _Match:
     impact: int
 
 
-def instantiate(
-    index: ModelIndex, catalog: Catalog, targets: dict[tuple[str, Scope], Target]
-) -> tuple[list[RiskInstance], list[Gap]]:
+def instantiate(index: ModelIndex, catalog: Catalog, targets: TargetsByScope) -> tuple[list[RiskInstance], list[Gap]]:
     """Risk instances on concrete elements, and every unmet target as a gap ranked by its worst risk."""
-    matrix = index.model.risk_matrix
+    table = _table(index.model.risk_matrix)
     instances: list[RiskInstance] = []
-    worst: dict[tuple[str, Scope], tuple[int, int, int]] = {}
+    worst: dict[Scope, dict[str, tuple[int, int, int]]] = defaultdict(dict)
+    nothing: dict[str, Target] = {}
     for risk in catalog.risks.values():
-        open_at: dict[Scope, frozenset[str]] = {}
+        # scope → (requirements of the risk not met there, whether any requirement applies there)
+        at_scope: dict[Scope, tuple[frozenset[str], bool]] = {}
+        everything = sorted(risk.requirements)
         for match in _matches(index, risk):
             open_requirements: set[str] = set()
             applicable = False
             score = match.likelihood * match.impact
             for scope in match.scopes:
-                if scope not in open_at:
-                    open_at[scope] = frozenset(
-                        r for r in risk.requirements if (t := targets.get((r, scope))) and t.status not in DONE
-                    )
-                open_requirements |= open_at[scope]
-                applicable = applicable or any((r, scope) in targets for r in risk.requirements)
-                previous = worst.get((risk.id, scope))
+                known = at_scope.get(scope)
+                if known is None:
+                    here = targets.get(scope, nothing)
+                    met = [here[r] for r in risk.requirements if r in here]
+                    known = at_scope[scope] = (frozenset(t.requirement for t in met if t.status not in DONE), bool(met))
+                open_requirements |= known[0]
+                applicable = applicable or known[1]
+                by_risk = worst[scope]
+                previous = by_risk.get(risk.id)
                 if previous is None or score > previous[0]:
-                    worst[(risk.id, scope)] = (score, match.likelihood, match.impact)
-            if not applicable:
-                open_requirements = set(risk.requirements)
+                    by_risk[risk.id] = (score, match.likelihood, match.impact)
             instances.append(
                 RiskInstance(
                     risk=risk.id,
@@ -66,49 +80,44 @@ def instantiate(
                     likelihood=match.likelihood,
                     impact=match.impact,
                     score=score,
-                    rating=rate(score, matrix),
-                    open_requirements=sorted(open_requirements),
+                    rating=table[score],
+                    open_requirements=sorted(open_requirements) if applicable else everything,
                 )
             )
     return instances, _rank_gaps(index, catalog, targets, worst)
 
 
 def _rank_gaps(
-    index: ModelIndex,
-    catalog: Catalog,
-    targets: dict[tuple[str, Scope], Target],
-    worst: dict[tuple[str, Scope], tuple[int, int, int]],
+    index: ModelIndex, catalog: Catalog, targets: TargetsByScope, worst: dict[Scope, dict[str, tuple[int, int, int]]]
 ) -> list[Gap]:
-    best: dict[tuple[str, Scope], tuple[int, int, int, list[str]]] = {}
-    for (risk_id, scope), (score, likelihood, impact) in worst.items():
-        for requirement in catalog.risks[risk_id].requirements:
-            key = (requirement, scope)
-            if key not in targets:
-                continue
-            current = best.get(key)
-            if current is None:
-                best[key] = (score, likelihood, impact, [risk_id])
-            else:
-                current[3].append(risk_id)
-                if score > current[0]:
-                    best[key] = (score, likelihood, impact, current[3])
-    matrix = index.model.risk_matrix
+    table = _table(index.model.risk_matrix)
     gaps = []
-    for key, target in targets.items():
-        if target.status in DONE:
-            continue
-        found = best.get(key)
-        if found is None:
-            personal = _handles_personal(index, key[1])
-            likelihood, impact = DEFAULT_LIKELIHOOD, DEFAULT_IMPACT + (1 if personal else 0)
-            risks: tuple[str, ...] = ()
-        else:
-            _, likelihood, impact, risk_ids = found
-            risks = tuple(sorted(set(risk_ids)))
-        score = likelihood * impact
-        gaps.append(Gap(target, likelihood, impact, score, rate(score, matrix), risks))
-    order = {r: i for i, r in enumerate(catalog.requirements)}
-    gaps.sort(key=lambda g: (-g.score, order.get(g.target.requirement, 0), g.target.scope_id))
+    for scope, here in targets.items():
+        best: dict[str, tuple[int, int, int, list[str]]] = {}
+        for risk_id, (score, likelihood, impact) in worst.get(scope, {}).items():
+            for requirement in catalog.risks[risk_id].requirements:
+                if requirement not in here:
+                    continue
+                current = best.get(requirement)
+                if current is None:
+                    best[requirement] = (score, likelihood, impact, [risk_id])
+                else:
+                    current[3].append(risk_id)
+                    if score > current[0]:
+                        best[requirement] = (score, likelihood, impact, current[3])
+        default_impact = DEFAULT_IMPACT + int(_handles_personal(index, scope))
+        default_score = DEFAULT_LIKELIHOOD * default_impact
+        for requirement, target in here.items():
+            if target.status in DONE:
+                continue
+            found = best.get(requirement)
+            if found is None:
+                gaps.append(Gap(target, DEFAULT_LIKELIHOOD, default_impact, default_score, table[default_score], ()))
+            else:
+                score, likelihood, impact, risk_ids = found
+                gaps.append(Gap(target, likelihood, impact, score, table[score], tuple(sorted(risk_ids))))
+    order = {r.id: i for i, r in enumerate(catalog.sorted_requirements())}
+    gaps.sort(key=lambda g: (-g.score, order[g.target.requirement], g.target.scope_id))
     return gaps
 
 
@@ -116,7 +125,7 @@ def _handles_personal(index: ModelIndex, scope: Scope) -> bool:
     kind, element_id = scope
     if kind == "component":
         return element_id in index.personal_components
-    return any(c in index.personal_components for c in index.components_of.get(element_id, ()))
+    return element_id in index.personal_stakeholders
 
 
 def _bump(value: int, by: int) -> int:
@@ -127,29 +136,23 @@ def _matches(index: ModelIndex, risk: Risk) -> Iterator[_Match]:
     """Every element the risk's selector picks, with its scopes and adjusted likelihood and impact."""
     where = risk.applies_to.where
     element = risk.applies_to.element
-    components = index.components
     if element == "flow":
-        for flow in index.model.flows:
-            dataset = index.datasets[flow.dataset]
-            sender, receiver = components[flow.from_], components[flow.to]
-            crosses = index.crosses_boundary(flow)
+        for shape, facts in index.flows_by_shape.items():
+            from_category, to_category, data_type, personal, crosses, encrypted, authenticated = shape
             if not (
-                _in(where.from_category, sender.category)
-                and _in(where.to_category, receiver.category)
-                and _in(where.data_type, dataset.data_type)
-                and _is(where.personal, dataset.personal)
+                _in(where.from_category, from_category)
+                and _in(where.to_category, to_category)
+                and _in(where.data_type, data_type)
+                and _is(where.personal, personal)
                 and _is(where.crosses_boundary, crosses)
-                and _is(where.encrypted, flow.encrypted)
-                and _is(where.authenticated, flow.authenticated)
+                and _is(where.encrypted, encrypted)
+                and _is(where.authenticated, authenticated)
             ):
                 continue
-            exposed = int(crosses) + int(not (flow.encrypted and flow.authenticated))
-            yield _Match(
-                Element("flow", flow.id),
-                _component_scopes(index, flow.from_, flow.to),
-                _bump(risk.likelihood, exposed),
-                _bump(risk.impact, int(dataset.personal)),
-            )
+            likelihood = _bump(risk.likelihood, int(crosses) + int(not (encrypted and authenticated)))
+            impact = _bump(risk.impact, int(personal))
+            for fact in facts:
+                yield _Match(Element("flow", fact.flow.id), fact.scopes, likelihood, impact)
     elif element == "component":
         for component in index.model.components:
             personal = component.id in index.personal_components
@@ -162,7 +165,7 @@ def _matches(index: ModelIndex, risk: Risk) -> Iterator[_Match]:
             ):
                 yield _Match(
                     Element("component", component.id),
-                    _component_scopes(index, component.id),
+                    index.scopes_of(component.id),
                     risk.likelihood,
                     _bump(risk.impact, int(personal)),
                 )
@@ -172,7 +175,7 @@ def _matches(index: ModelIndex, risk: Risk) -> Iterator[_Match]:
             if _in(where.kind, stakeholder.kind) and _is(where.personal, personal):
                 own: Scope = ("stakeholder", stakeholder.id)
                 runs = sorted(index.components_of.get(stakeholder.id, ()))
-                scopes = tuple(dict.fromkeys((own, *_component_scopes(index, *runs))))
+                scopes = tuple(dict.fromkeys((own, *index.scopes_of(*runs))))
                 yield _Match(
                     Element("stakeholder", stakeholder.id), scopes, risk.likelihood, _bump(risk.impact, int(personal))
                 )
@@ -184,7 +187,7 @@ def _matches(index: ModelIndex, risk: Risk) -> Iterator[_Match]:
             if _in(where.data_type, dataset.data_type) and _is(where.personal, dataset.personal):
                 yield _Match(
                     Element("dataset", dataset.id),
-                    _component_scopes(index, *sorted(users.get(dataset.id, ()))),
+                    index.scopes_of(*sorted(users.get(dataset.id, ()))),
                     risk.likelihood,
                     _bump(risk.impact, int(dataset.personal)),
                 )
@@ -193,21 +196,8 @@ def _matches(index: ModelIndex, risk: Risk) -> Iterator[_Match]:
             personal = any(index.datasets[d].personal for d in service.datasets)
             if _is(where.personal, personal):
                 provider: Scope = ("stakeholder", service.provider)
-                scopes = tuple(dict.fromkeys((*_component_scopes(index, *service.components), provider)))
+                scopes = tuple(dict.fromkeys((*index.scopes_of(*service.components), provider)))
                 yield _Match(Element("service", service.id), scopes, risk.likelihood, _bump(risk.impact, int(personal)))
-
-
-def _component_scopes(index: ModelIndex, *component_ids: str) -> tuple[Scope, ...]:
-    """The components and the organisations that own or operate them."""
-    scopes: dict[Scope, None] = {}
-    for component_id in component_ids:
-        scopes[("component", component_id)] = None
-    for component_id in component_ids:
-        component = index.components[component_id]
-        for who in (component.owner, component.operator):
-            if who:
-                scopes[("stakeholder", who)] = None
-    return tuple(scopes)
 
 
 def _in(allowed: Sequence[object] | None, value: object) -> bool:

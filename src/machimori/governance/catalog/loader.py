@@ -104,4 +104,4 @@ def _dangling_references(
 
 def _built_in(name: str) -> yamlfile.Document:
     data = resources.files("machimori.governance.catalog").joinpath("data", name).read_bytes()
-    return yamlfile.parse(data, f"<built-in catalog>/{name}")
+    return yamlfile.parse(data, f"<built-in catalog>/{name}", fast_from=0)

@@ -18,7 +18,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 
 from machimori import yamlfile
 from machimori.diagnostics import InputError, Problem
-from machimori.governance.assessment.applicability import applicable_targets
+from machimori.governance.assessment.applicability import applicable_targets, flatten
 from machimori.governance.assessment.index import ModelIndex
 from machimori.governance.assessment.result import Target
 from machimori.governance.catalog import Catalog
@@ -57,7 +57,7 @@ def apply_sheet(model_path: str | Path, sheet: SheetData, catalog: Catalog) -> A
     """
     path = Path(model_path)
     model = load_model(path, catalog)
-    targets = applicable_targets(ModelIndex(model), catalog)
+    targets = flatten(applicable_targets(ModelIndex(model), catalog))
     _check_same_model(sheet, model, targets)
     rows = _matched(sheet, model, {t.key: t for t in targets})
     changes = [(target, change) for row, target in rows if (change := _diff(row, target))]
@@ -175,7 +175,7 @@ def _resolve(document: yamlfile.Document, catalog: Catalog, sheet: SheetData) ->
         raise InputError(
             Problem(p.file, p.line, p.column, f"after applying {sheet.path}: {p.message}") for p in exc.problems
         ) from None
-    return {t.key: t for t in applicable_targets(ModelIndex(model), catalog)}
+    return {t.key: t for t in flatten(applicable_targets(ModelIndex(model), catalog))}
 
 
 def _diff(row: SheetRow, target: Target) -> dict[str, Any]:
