@@ -38,7 +38,7 @@ def test_missing_file(tmp_path: object) -> None:
 
 
 def test_locate_finds_values_and_keys() -> None:
-    document = yamlfile.parse("items:\n  - id: a\n  - id: b\n    owner: x\n".encode(), "m.yaml")
+    document = yamlfile.parse(b"items:\n  - id: a\n  - id: b\n    owner: x\n", "m.yaml")
     assert document.locate(["items", 1, "owner"]) == (4, 12)
     assert document.locate(["items", 1, "owner"], key=True) == (4, 5)
     assert document.locate(["items", 5, "owner"]) == (2, 3)  # nearest existing parent

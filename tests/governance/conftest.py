@@ -66,9 +66,30 @@ def clean_model(catalog: Catalog) -> dict[str, Any]:
                 {"id": "residents", "data_type": "closed", "personal": True, "owner": "care"},
             ],
             "flows": [
-                {"id": "f1", "from": "sensor", "to": "broker", "dataset": "air", "encrypted": True, "authenticated": True},
-                {"id": "f2", "from": "broker", "to": "app", "dataset": "residents", "encrypted": True, "authenticated": True},
-                {"id": "f3", "from": "app", "to": "db", "dataset": "residents", "encrypted": True, "authenticated": True},
+                {
+                    "id": "f1",
+                    "from": "sensor",
+                    "to": "broker",
+                    "dataset": "air",
+                    "encrypted": True,
+                    "authenticated": True,
+                },
+                {
+                    "id": "f2",
+                    "from": "broker",
+                    "to": "app",
+                    "dataset": "residents",
+                    "encrypted": True,
+                    "authenticated": True,
+                },
+                {
+                    "id": "f3",
+                    "from": "app",
+                    "to": "db",
+                    "dataset": "residents",
+                    "encrypted": True,
+                    "authenticated": True,
+                },
             ],
             "services": [
                 {

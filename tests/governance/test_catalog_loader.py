@@ -103,7 +103,9 @@ def test_cli_rejects_bad_user_catalog_with_exit_2(tmp_path: Path) -> None:
     path.write_text("requirements:\n" + REQUIREMENT.format(id="CPS.SI-2"), encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "machimori.cli", "catalog", "list", "--catalog", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.startswith(f"machimori: {path}:2:9:") and "Traceback" not in result.stderr
@@ -120,7 +122,10 @@ def test_cli_rejects_bad_user_catalog_with_exit_2(tmp_path: Path) -> None:
 )
 def test_catalog_commands(args: list[str], expected: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "machimori.cli", *args], capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "machimori.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr
@@ -129,7 +134,9 @@ def test_catalog_commands(args: list[str], expected: str) -> None:
 
 def test_show_unknown_entry_exits_2() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "machimori.cli", "catalog", "show", "CPS.XX-1"], capture_output=True, text=True,
+        [sys.executable, "-m", "machimori.cli", "catalog", "show", "CPS.XX-1"],
+        capture_output=True,
+        text=True,
         check=False,
     )
     assert result.returncode == 2 and "no catalog entry" in result.stderr

@@ -72,8 +72,13 @@ def _no_contact(data: dict[str, Any]) -> None:
 
 def _overdue(data: dict[str, Any]) -> None:
     data["statuses"].append(
-        {"requirement": "CPS.MA-1", "component": "sensor", "status": "planned", "responsible": ["osop"],
-         "due": "2026-06-30"}
+        {
+            "requirement": "CPS.MA-1",
+            "component": "sensor",
+            "status": "planned",
+            "responsible": ["osop"],
+            "due": "2026-06-30",
+        }
     )
 
 
@@ -137,8 +142,9 @@ def test_subcontractor_of_open_data_only_needs_no_agreement(catalog: Catalog) ->
     _stakeholder(data, "sub2")["agreements"] = []
     data["flows"] = [f for f in data["flows"] if f["id"] != "f3"]
     data["datasets"].append({"id": "timetable", "data_type": "open"})
-    data["flows"].append({"id": "f4", "from": "app", "to": "db", "dataset": "timetable", "encrypted": True,
-                          "authenticated": True})
+    data["flows"].append(
+        {"id": "f4", "from": "app", "to": "db", "dataset": "timetable", "encrypted": True, "authenticated": True}
+    )
     assert "subcontractor-without-agreement" not in _kinds(catalog, data)
 
 
@@ -151,8 +157,9 @@ def test_prime_contractor_needs_agreement_with_promoter(catalog: Catalog) -> Non
 
 def test_more_specific_status_record_wins(catalog: Catalog) -> None:
     data = clean_model(catalog)
-    data["statuses"].append({"requirement": "CPS.AC-4", "component": "broker", "status": "not-implemented",
-                             "responsible": ["osop"]})
+    data["statuses"].append(
+        {"requirement": "CPS.AC-4", "component": "broker", "status": "not-implemented", "responsible": ["osop"]}
+    )
     result = assess(CityModel.model_validate(data), catalog, as_of=AS_OF)
     gaps = [(g.target.requirement, g.target.scope_id) for g in result.gaps]
     assert gaps == [("CPS.AC-4", "broker")]

@@ -43,9 +43,22 @@ def test_output_of_a_flawed_model_matches_the_documented_schema(catalog: Catalog
 def test_cli_json_of_the_example_town_matches_the_schema(tmp_path: Path) -> None:
     out = tmp_path / "a.json"
     result = subprocess.run(
-        [sys.executable, "-m", "machimori.cli", "assess", str(EXAMPLE), "--format", "json", "-o", str(out),
-         "--as-of", "2026-12-01"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "machimori.cli",
+            "assess",
+            str(EXAMPLE),
+            "--format",
+            "json",
+            "-o",
+            str(out),
+            "--as-of",
+            "2026-12-01",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     output = json.loads(out.read_text(encoding="utf-8"))

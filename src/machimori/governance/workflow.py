@@ -119,7 +119,10 @@ def print_summary(console: Console, assessment: Assessment, lang: Lang) -> None:
         + ("未対応リスク" if ja else "open risks")
         + f" {sum(1 for r in assessment.risks if r.open_requirements)}/{len(assessment.risks)}"
     )
-    table = Table("評価 / rating", "種類 / kind", "内容 / finding", title="指摘 / findings (top 15)")
+    table = Table(title="指摘 / findings (top 15)")
+    table.add_column("評価 / rating", no_wrap=True)
+    table.add_column("種類 / kind", no_wrap=True)
+    table.add_column("内容 / finding", overflow="fold")
     for finding in assessment.findings[:15]:
         table.add_row(_rating(finding.rating, lang), finding.kind, finding.message_ja if ja else finding.message_en)
     console.print(table)
