@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, order=True)
@@ -32,3 +33,16 @@ class InputError(Exception):
     def single(cls, file: str, message: str, line: int = 0, column: int = 0) -> InputError:
         """An error with one problem."""
         return cls([Problem(file, line, column, message)])
+
+
+def read_user_file(path: str | Path) -> bytes:
+    """The bytes of a file the user named; a missing or unreadable file is an InputError."""
+    name = str(path)
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError.single(name, "file not found / ファイルが見つかりません") from None
+    except IsADirectoryError:
+        raise InputError.single(name, "is a directory, expected a file / ディレクトリです") from None
+    except OSError as exc:
+        raise InputError.single(name, f"cannot read: {exc.strerror or exc}") from None

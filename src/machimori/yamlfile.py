@@ -22,7 +22,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from machimori.diagnostics import InputError, Problem
+from machimori.diagnostics import InputError, Problem, read_user_file
 
 FAST_PATH_MIN_BYTES = 256 * 1024
 """Files at least this large are parsed with rapidyaml when their text allows it."""
@@ -107,14 +107,7 @@ class Document:
 def load(path: str | Path) -> Document:
     """Read and parse a YAML (or JSON) file; raise InputError with a position on any syntax error."""
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError.single(name, "file not found / ファイルが見つかりません") from None
-    except IsADirectoryError:
-        raise InputError.single(name, "is a directory, expected a file / ディレクトリです") from None
-    except OSError as exc:
-        raise InputError.single(name, f"cannot read: {exc.strerror}") from None
+    raw = read_user_file(path)
     return parse(raw, name)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from machimori.diagnostics import InputError, Problem
+from machimori.diagnostics import InputError, Problem, read_user_file
 from machimori.governance.model.schema import StatusValue
 from machimori.governance.reports.labels import STATUS_LABELS, STATUSES
 from machimori.governance.reports.sheet_rows import (
@@ -91,14 +91,7 @@ class SheetData:
 def read_sheet(path: str | Path) -> SheetData:
     """Read a filled XLSX or CSV check sheet; raise InputError listing every problem with its location."""
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError.single(name, "file not found / ファイルが見つかりません") from None
-    except IsADirectoryError:
-        raise InputError.single(name, "is a directory, expected a file / ディレクトリです") from None
-    except OSError as exc:
-        raise InputError.single(name, f"cannot read: {exc.strerror or exc}") from None
+    raw = read_user_file(path)
     suffix = Path(path).suffix.lower()
     if raw.startswith(b"PK\x03\x04"):
         return _read_xlsx(name, raw)
