@@ -199,6 +199,10 @@ def assess(
         typer.Option("--import-sheet", help="記入済みチェックシートをモデルに取り込む / read filled check sheets back"),
     ] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="評価日 YYYY-MM-DD (default: today, UTC)")] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="前回の JSON 結果と比べる / compare with an earlier `-f json` result (PDCA)"),
+    ] = None,
     fail_on: Annotated[
         str | None,
         typer.Option("--fail-on", help="exit 1 if a finding is rated at least this (low|medium|high|critical)"),
@@ -221,10 +225,16 @@ def assess(
             if output.suffix.lstrip(".").lower() in {f.value for f in ReportFormat}
             else ReportFormat.json
         )
+    progress = None
+    if baseline is not None:
+        from machimori.governance.progress import compare, describe
+
+        progress = compare(baseline, assessment)
+        err.print(describe(progress, lang), markup=False)
     if format_ is None:
         workflow.print_summary(out, assessment, lang)
     else:
-        data = workflow.render(assessment, catalog, model, format_.value, lang, stakeholder, output)
+        data = workflow.render(assessment, catalog, model, format_.value, lang, stakeholder, output, progress)
         if data is not None:
             _write_text(output, data)
         if output is not None:
@@ -239,9 +249,9 @@ def demo(
     lang: LangOption = "ja",
 ) -> None:
     """デモ：架空の町「港町」を評価 / demo: assess the example town and write its reports."""
-    from machimori.governance import workflow
+    from machimori.governance.demo import run_demo
 
-    workflow.demo(out, out_dir, lang)
+    run_demo(out, out_dir, lang)
 
 
 def _parse_date(value: str | None) -> dt.date | None:

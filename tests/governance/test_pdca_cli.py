@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "minatomachi" / "city.yaml"
 
 
@@ -50,9 +52,23 @@ def test_filled_csv_sheet_closes_gaps(tmp_path: Path) -> None:
     csv.writer(buffer, lineterminator="\n").writerows([header, *body])
     sheet.write_text("\ufeff" + buffer.getvalue(), encoding="utf-8")
 
+    baseline = tmp_path / "before.json"
+    shutil.copy(tmp_path / "a.json", baseline)
     result = _machimori("assess", str(model), "--as-of", "2026-12-01", "--import-sheet", str(sheet))
     assert result.returncode == 0, result.stderr
     after = _gaps(model, tmp_path)
+
+    out = tmp_path / "progress.json"
+    result = _machimori(
+        "assess", str(model), "--as-of", "2026-12-01", "--baseline", str(baseline), "-f", "json", "-o", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "解消 3" in result.stderr
+    progress = json.loads(out.read_text())["progress"]
+    assert progress["gaps_closed"] == 3 and progress["gaps_opened"] == 0
+    assert progress["coverage_now"] > progress["coverage_before"]
+    schema = json.loads((EXAMPLE.parents[2] / "docs" / "assessment.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(out.read_text()))
     closed = {row[key] for row in filled}
     assert closed <= before and not closed & after
     assert after == before - closed
@@ -74,3 +90,30 @@ def test_sheet_of_another_model_exits_2_and_changes_nothing(tmp_path: Path) -> N
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "another model" in result.stderr
     assert other.read_bytes() == original
+
+
+def test_bad_baselines_exit_2(tmp_path: Path) -> None:
+    not_json = tmp_path / "x.json"
+    not_json.write_text("{ nope", encoding="utf-8")
+    other_city = tmp_path / "y.json"
+    other_city.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "city": {"id": "elsewhere"},
+                "as_of": "2026-01-01",
+                "summary": {"coverage": 0.5},
+                "findings": [],
+                "gaps": [],
+            }
+        ),
+        encoding="utf-8",
+    )
+    for baseline, expected in (
+        (not_json, "not an assessment result"),
+        (other_city, "not 'minatomachi'"),
+        (tmp_path / "missing.json", "not found"),
+    ):
+        result = _machimori("assess", str(EXAMPLE), "--baseline", str(baseline))
+        assert result.returncode == 2, result.stderr
+        assert expected in result.stderr and "Traceback" not in result.stderr

@@ -15,8 +15,9 @@ from rich.table import Table
 
 from machimori.diagnostics import InputError
 from machimori.governance.assessment import Assessment, assess
-from machimori.governance.catalog import Catalog, load_catalog
+from machimori.governance.catalog import Catalog
 from machimori.governance.model import CityModel, load_model
+from machimori.governance.progress import Progress
 from machimori.governance.text import Lang
 
 RATINGS = ("low", "medium", "high", "critical")
@@ -54,6 +55,7 @@ def render(
     lang: Lang,
     stakeholder: str | None,
     output: Path | None,
+    progress: Progress | None = None,
 ) -> str | None:
     """Render in a format; returns text to write, or None when the renderer wrote ``output`` itself."""
     from machimori.governance.reports import html, sheets
@@ -68,7 +70,7 @@ def render(
         )
     if format_ == "json":
         with _bulk_allocation():
-            return json.dumps(to_json(assessment, catalog), ensure_ascii=False) + "\n"
+            return json.dumps(to_json(assessment, catalog, progress), ensure_ascii=False) + "\n"
     if format_ == "html":
         return html.render_html(assessment, catalog, model, lang)
     if format_ == "csv":
@@ -144,35 +146,3 @@ def example_town() -> Path:
             "or set MACHIMORI_EXAMPLES / 例の町が見つかりません",
         )
     return path
-
-
-def demo(console: Console, out_dir: Path, lang: Lang) -> None:
-    """Assess the example town, write every report into ``out_dir`` and say where to look."""
-    from machimori.governance.ciso_assistant import export_framework
-
-    catalog = load_catalog()
-    model_path = example_town()
-    assessment, model = run(model_path, catalog)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt, name in (
-        ("html", f"report-{lang}.html"),
-        ("json", "assessment.json"),
-        ("md", "check-sheet.md"),
-        ("csv", "check-sheet.csv"),
-        ("xlsx", "check-sheet.xlsx"),
-    ):
-        path = out_dir / name
-        text = render(assessment, catalog, model, fmt, lang, None, path)
-        if text is not None:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    library = out_dir / "ciso-assistant-library.yaml"
-    library.write_text(export_framework(catalog, lang=lang), encoding="utf-8")
-    written.append(library)
-    console.rule("街守 machimori demo — 港町 Minatomachi")
-    print_summary(console, assessment, lang)
-    console.print("\n[bold]出力 / written:[/bold]")
-    for path in written:
-        console.print(f"  {path}")
-    console.print(f"\n報告書をブラウザで開いてください / open the report: {out_dir / f'report-{lang}.html'}")

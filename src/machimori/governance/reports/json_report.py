@@ -8,12 +8,20 @@ from typing import Any
 from machimori import __version__
 from machimori.governance.assessment.result import Assessment, Element
 from machimori.governance.catalog import Catalog
+from machimori.governance.progress import Progress
 
 SCHEMA_VERSION = 1
 
 
-def to_json(assessment: Assessment, catalog: Catalog) -> dict[str, Any]:
+def to_json(assessment: Assessment, catalog: Catalog, progress: Progress | None = None) -> dict[str, Any]:
     """A JSON-ready dict with the top-level keys summary, requirements, risks, findings, raci and gaps."""
+    result = _result(assessment, catalog)
+    if progress is not None:
+        result["progress"] = progress.to_json()
+    return result
+
+
+def _result(assessment: Assessment, catalog: Catalog) -> dict[str, Any]:
     risks_open = sum(1 for r in assessment.risks if r.open_requirements)
     return {
         "schema_version": SCHEMA_VERSION,

@@ -1,0 +1,37 @@
+"""`machimori demo` shows the governance plane working end to end, without touching the example."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "minatomachi" / "city.yaml"
+
+
+def test_demo_writes_reports_and_closes_three_gaps(tmp_path: Path) -> None:
+    example_before = EXAMPLE.read_bytes()
+    out = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "machimori.cli", "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    for name in (
+        "report-ja.html",
+        "assessment.json",
+        "check-sheet.xlsx",
+        "check-sheet.csv",
+        "check-sheet.md",
+        "ciso-assistant-library.yaml",
+        "city.yaml",
+        "check-sheet-minato-os.xlsx",
+        "report-after-ja.html",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    assert "対策の不足 解消 3・新規 0" in result.stdout
+    assert "personal-data-in-open-dataset" in result.stdout
+    assert EXAMPLE.read_bytes() == example_before, "the demo must work on a copy"
