@@ -27,27 +27,70 @@ from machimori.diagnostics import InputError, Problem, read_user_file
 FAST_PATH_MIN_BYTES = 256 * 1024
 """Files at least this large are parsed with rapidyaml when their text allows it."""
 
-_INDICATORS = re.compile(r"(?<![^\s\[{,:-])(?:[&*!~%]|<<|0[xoXO][0-9a-fA-F])")
-"""Anchors, aliases, tags, directives, ``~``, merge keys and hex/octal numbers starting a scalar."""
+_PLAIN_START = r"(?<![^\s\[{,:-])"
+_PLAIN_END = r"(?![^\s,\]}#])"
+_INDICATORS = re.compile(_PLAIN_START + r"(?:[&*!~%]|<<|0[xXoObB][0-9a-fA-F])")
+"""Anchors, aliases, tags, directives, ``~``, merge keys, hex/octal/binary numbers starting a scalar."""
+_UNDERSCORE = re.compile("_[0-9]")
+_NUMBER_CHARS = frozenset("0123456789_.")
+_VALUE_KEY = re.compile(_PLAIN_START + "=" + _PLAIN_END)
+_ALWAYS_SPECIAL = ("inf", "Inf", "INF", "infinity", "Infinity", "nan", "NaN", "NAN")
+_CAPITALISED = ("Null", "NULL", "True", "TRUE", "False", "FALSE")
+"""YAML 1.2 reads these as null and booleans; rapidyaml keeps them as text (lower case agrees)."""
 
 
 def needs_full_yaml(text: str) -> bool:
-    """Whether the text uses YAML whose meaning rapidyaml's JSON output could change.
+    """Whether the text may hold a plain scalar that rapidyaml's JSON output reads differently.
 
-    Cheap substring tests first, so that a large plain document is cleared in a few passes of C code.
+    Such scalars are: anchors, aliases, tags, directives, ``~``, merge and value keys, numbers in hex,
+    octal, binary or with underscores, inf and nan, and null/true/false in any casing but lower case.
+    One difference is left: a number with a leading zero (``007``) stays a string for rapidyaml and
+    becomes 7 for ruamel.yaml; both give 7 for a numeric field, and a text field rejects the integer
+    with a located error rather than reading it differently.
     """
-    if (any(ch in text for ch in "&*!~%<") or "0x" in text or "0o" in text) and _INDICATORS.search(text):
+    if (any(ch in text for ch in "&*!~%<") or "0x" in text or "0o" in text or "0b" in text) and _INDICATORS.search(
+        text
+    ):
         return True
-    lowered = text.lower()
-    for word in ("inf", "nan"):
-        start = lowered.find(word)
-        while start != -1:
-            end = start + 8 if lowered.startswith("infinity", start) else start + 3
-            before = lowered[start - 1] if start else " "
-            after = lowered[end : end + 1] or " "
-            if not _word_char(before) and not _word_char(after):
-                return True
-            start = lowered.find(word, start + 1)
+    if "_" in text and any(_underscore_number(text, m.start()) for m in _UNDERSCORE.finditer(text)):
+        return True
+    if "=" in text and _VALUE_KEY.search(text):
+        return True
+    return any(_whole_word(text, word) for word in (*_ALWAYS_SPECIAL, *_CAPITALISED))
+
+
+def _starts_scalar(text: str, at: int) -> bool:
+    """Whether a plain scalar (possibly signed) starts at ``at``: after a key, a list dash or a flow bracket."""
+    if at and text[at - 1] in "+-":
+        at -= 1
+    before = text[at - 1] if at else "\n"
+    if before in "\n[{,":
+        return True
+    return before == " " and at >= 2 and text[at - 2] in ":-[{,"
+
+
+def _underscore_number(text: str, underscore: int) -> bool:
+    """Whether the underscore at ``underscore`` is inside a plain scalar made only of digits, '_' and '.'."""
+    start = underscore
+    while start and text[start - 1] in _NUMBER_CHARS:
+        start -= 1
+    end = underscore
+    while end < len(text) and text[end] in _NUMBER_CHARS:
+        end += 1
+    token_ends = end == len(text) or text[end] in " \t\r\n,]}#:"
+    return start < underscore and text[start].isdigit() and token_ends and _starts_scalar(text, start)
+
+
+def _whole_word(text: str, word: str) -> bool:
+    """Whether ``word`` occurs in ``text`` with no letter, digit or '_' on either side."""
+    start = text.find(word)
+    while start != -1:
+        end = start + len(word)
+        before = text[start - 1] if start else " "
+        after = text[end : end + 1] or " "
+        if not _word_char(before) and not _word_char(after):
+            return True
+        start = text.find(word, end)
     return False
 
 
@@ -141,6 +184,10 @@ def _load_round_trip(name: str, text: str) -> Any:
         raise InputError.single(name, f"invalid YAML: {what}", line, column) from None
     except YAMLError as exc:
         raise InputError.single(name, f"invalid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise InputError.single(name, "invalid YAML: nested too deeply / 入れ子が深すぎます") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date such as 2026-13-01
+        raise InputError.single(name, f"invalid value in YAML: {exc} / 不正な値") from None
 
 
 def _load_fast(raw: bytes) -> Any:

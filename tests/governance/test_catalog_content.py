@@ -13,7 +13,7 @@ from importlib import resources
 import pytest
 
 from machimori.governance.catalog import Catalog
-from machimori.governance.catalog.models import CPSF_CATEGORY_CODES
+from machimori.governance.catalog.models import CPSF_CATEGORY_CODES, WHERE_KEYS
 from machimori.governance.text import Text
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -63,13 +63,6 @@ STAKEHOLDER_KINDS = {
     "promoter", "municipality", "city-os-operator", "service-provider", "device-vendor", "network-operator",
     "subcontractor",
 }  # fmt: skip
-WHERE_KEYS = {
-    "flow": {"from_category", "to_category", "data_type", "personal", "crosses_boundary", "encrypted", "authenticated"},
-    "component": {"category", "kind", "personal", "data_type"},
-    "stakeholder": {"kind", "personal"},
-    "dataset": {"data_type", "personal"},
-    "service": {"personal"},
-}
 
 
 def _assert_bilingual(text: Text, where: str) -> None:

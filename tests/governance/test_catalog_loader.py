@@ -146,3 +146,20 @@ def _built_in(name: str) -> bytes:
     from importlib import resources
 
     return resources.files("machimori.governance.catalog").joinpath("data", name).read_bytes()
+
+
+def test_user_risk_selecting_flows_by_component_conditions_is_rejected() -> None:
+    text = """\
+risks:
+  - id: R-X-2
+    incident: {ja: 事象, en: incident}
+    threat: {ja: 脅威, en: threat}
+    vulnerability: {ja: 脆弱性, en: vulnerability}
+    requirements: [CPS.AC-1]
+    likelihood: 3
+    impact: 3
+    applies_to: {element: flow, where: {category: [asset], kind: [camera]}}
+    source: {document: test}
+"""
+    problems = _problems(text)
+    assert any("a flow cannot be selected by category, kind" in p and p.startswith("user.yaml:9:17:") for p in problems)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from machimori.governance.text import CategoryId, DataTypeId, Strict, Text
 
@@ -115,11 +115,34 @@ class Where(Strict):
     kind: list[str] | None = None
 
 
+WHERE_KEYS: dict[str, frozenset[str]] = {
+    "flow": frozenset(
+        {"from_category", "to_category", "data_type", "personal", "crosses_boundary", "encrypted", "authenticated"}
+    ),
+    "component": frozenset({"category", "kind", "personal", "data_type"}),
+    "stakeholder": frozenset({"kind", "personal"}),
+    "dataset": frozenset({"data_type", "personal"}),
+    "service": frozenset({"personal"}),
+}
+"""The conditions each kind of element can be selected by."""
+
+
 class Selector(Strict):
     """Which elements of a city model a risk is instantiated on."""
 
     element: ElementKind
     where: Where = Field(default_factory=Where)
+
+    @model_validator(mode="after")
+    def _conditions_fit_the_element(self) -> Selector:
+        given = {key for key, value in self.where if value is not None}
+        unusable = sorted(given - WHERE_KEYS[self.element])
+        if unusable:
+            raise ValueError(
+                f"a {self.element} cannot be selected by {', '.join(unusable)} "
+                f"(it can by: {', '.join(sorted(WHERE_KEYS[self.element]))})"
+            )
+        return self
 
 
 class Risk(Strict):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from machimori.governance.text import CategoryId, DataTypeId, Strict, Text
+from machimori.governance.text import CategoryId, DataTypeId, Date, Flag, Level, Strict, Text
 
 StakeholderKind = Literal[
     "promoter",
@@ -63,7 +62,7 @@ class Agreement(Strict):
     kind: AgreementKind
     with_: Id = Field(alias="with")
     reference: str | None = None
-    expires: dt.date | None = None
+    expires: Date | None = None
 
 
 class Stakeholder(Named):
@@ -79,7 +78,7 @@ class Component(Named):
     """A part of the city's system: a device, a network, a platform function, an application."""
 
     category: CategoryId
-    layer: int | None = Field(default=None, ge=1, le=9)
+    layer: Level | None = Field(default=None, ge=1, le=9)
     kind: str | None = None
     owner: Id | None = None
     operator: Id | None = None
@@ -90,7 +89,7 @@ class Dataset(Named):
     """Data that flows in the city, with its data type and whether it is personal."""
 
     data_type: DataTypeId
-    personal: bool = False
+    personal: Flag = False
     owner: Id | None = None
     handling_policy: str | None = None
 
@@ -103,9 +102,9 @@ class Flow(Strict):
     to: Id
     dataset: Id
     protocol: str | None = None
-    encrypted: bool
-    authenticated: bool
-    crosses_boundary: bool | None = None
+    encrypted: Flag
+    authenticated: Flag
+    crosses_boundary: Flag | None = None
 
     _valid_id = field_validator("id")(_check_id)
 
@@ -139,7 +138,7 @@ class StatusRecord(Strict):
     consulted: list[Id] = Field(default_factory=list)
     informed: list[Id] = Field(default_factory=list)
     evidence: str | None = None
-    due: dt.date | None = None
+    due: Date | None = None
 
     @field_validator("responsible", "accountable", "consulted", "informed", mode="before")
     @classmethod
@@ -157,7 +156,18 @@ def _default_bands() -> dict[Rating, int]:
 class RiskMatrix(Strict):
     """Likelihood × impact rating: a score at or above a band's threshold gets that band's rating."""
 
-    bands: dict[Rating, int] = Field(default_factory=_default_bands)
+    bands: dict[Rating, Level] = Field(default_factory=_default_bands)
+
+    @model_validator(mode="after")
+    def _rising(self) -> RiskMatrix:
+        order = [r for r in ("low", "medium", "high", "critical") if r in self.bands]
+        thresholds = [self.bands[r] for r in order]
+        if any(not 1 <= t <= 25 for t in thresholds) or thresholds != sorted(set(thresholds)):
+            raise ValueError(
+                "bands must be scores between 1 and 25 that rise from low to critical "
+                "(likelihood and impact are 1–5) / 1〜25 の範囲で low から critical へ増加させてください"
+            )
+        return self
 
 
 class City(Strict):
