@@ -164,3 +164,36 @@ def test_more_specific_status_record_wins(catalog: Catalog) -> None:
     gaps = [(g.target.requirement, g.target.scope_id) for g in result.gaps]
     assert gaps == [("CPS.AC-4", "broker")]
     assert result.raci["CPS.AC-4"]["osop"] == "R"
+
+
+def test_limited_data_alone_needs_no_agreement(catalog: Catalog) -> None:
+    data = clean_model(catalog)
+    data["datasets"][1].update(data_type="limited", personal=False)
+    _stakeholder(data, "sub2")["agreements"] = [{"kind": "nda", "with": "sub1"}]
+    assert "subcontractor-without-agreement" not in _kinds(catalog, data)
+
+
+def _ids(catalog: Catalog, data: dict[str, Any]) -> list[str]:
+    return [f.id for f in assess(CityModel.model_validate(data), catalog, as_of=AS_OF).findings]
+
+
+def test_finding_ids_are_stable_and_unique(catalog: Catalog) -> None:
+    data = clean_model(catalog)
+    _unowned(data)
+    _overdue(data)
+    data["statuses"].append(dict(data["statuses"][-1], due="2026-05-31"))
+    before = _ids(catalog, data)
+    assert len(before) == len(set(before))
+    assert "unowned-requirement:CPS.AC-4" in before
+    data["statuses"].append(
+        {"requirement": "CPS.AC-4", "component": "sensor", "status": "partial", "responsible": ["osop"]}
+    )
+    assert "unowned-requirement:CPS.AC-4" in _ids(catalog, data), "one row owned: the same problem, the same id"
+
+
+def test_a_named_risk_never_ranks_a_gap_below_the_default(catalog: Catalog) -> None:
+    data = clean_model(catalog)
+    data["statuses"] = []
+    result = assess(CityModel.model_validate(data), catalog, as_of=AS_OF)
+    assert all(g.score >= 4 for g in result.gaps)
+    assert [g.score for g in result.gaps] == sorted((g.score for g in result.gaps), reverse=True)

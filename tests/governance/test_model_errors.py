@@ -131,3 +131,35 @@ def test_cli_exits_2_with_one_line_per_problem(tmp_path: Path, text: str, expect
     assert "Traceback" not in result.stderr
     assert expected in result.stderr
     assert all(line.startswith(f"machimori: {path}") for line in result.stderr.strip().splitlines())
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        ("encrypted: true", "encrypted: 'yes'", "valid boolean"),
+        ("encrypted: true", "encrypted: 1", "valid boolean"),
+        ("    category: asset\n", "    category: asset\n    layer: '8'\n", "valid integer"),
+    ],
+)
+def test_values_are_not_coerced(tmp_path: Path, catalog: Catalog, replace: str, by: str, expected: str) -> None:
+    problems = _problems(tmp_path, MINIMAL.replace(replace, by, 1), catalog)
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_number_is_not_a_date(tmp_path: Path, catalog: Catalog) -> None:
+    text = MINIMAL + "statuses:\n  - requirement: CPS.AC-4\n    due: 0\n"
+    assert any("YYYY-MM-DD" in p for p in _problems(tmp_path, text, catalog))
+
+
+def test_status_record_rules(tmp_path: Path, catalog: Catalog) -> None:
+    both = MINIMAL + "statuses:\n  - requirement: CPS.AC-4\n    component: cam\n    stakeholder: town\n"
+    assert any("not both" in p for p in _problems(tmp_path, both, catalog))
+    governance_only = next(r.id for r in catalog.sorted_requirements() if r.categories == ["governance"])
+    misplaced = MINIMAL + f"statuses:\n  - requirement: {governance_only}\n    component: cam\n"
+    assert any("does not apply to cam" in p for p in _problems(tmp_path, misplaced, catalog))
+
+
+@pytest.mark.parametrize("bands", ["{low: 30, high: -4}", "{low: 1, medium: 12, high: 10}", "{low: 0}"])
+def test_risk_bands_must_rise_within_range(tmp_path: Path, catalog: Catalog, bands: str) -> None:
+    problems = _problems(tmp_path, MINIMAL + f"risk_matrix:\n  bands: {bands}\n", catalog)
+    assert any("rise from low to critical" in p for p in problems), problems

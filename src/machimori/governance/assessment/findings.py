@@ -44,6 +44,7 @@ def _finding(
     *,
     personal: bool = False,
     requirements: tuple[str, ...] = (),
+    key: str | None = None,
 ) -> Finding:
     likelihood, impact, bears_on = FINDING_KINDS[kind]
     impact = min(5, impact + int(personal))
@@ -56,6 +57,7 @@ def _finding(
         message_en=en,
         elements=elements,
         requirements=list(requirements or bears_on),
+        key=key or elements[0].id,
     )
 
 
@@ -114,7 +116,7 @@ def subcontractors_without_agreement(index: ModelIndex, targets: list[Target], a
     """Subcontractors of any tier handling personal or closed data without data-handling agreements up the chain."""
     promoter = index.model.city.promoter
     for stakeholder in index.model.stakeholders:
-        if stakeholder.kind != "subcontractor" or not index.handles_sensitive(stakeholder.id):
+        if stakeholder.kind != "subcontractor" or not index.handles_personal_or_closed(stakeholder.id):
             continue
         chain = index.delegation_chain(stakeholder.id)
         if index.stakeholders[chain[-1]].kind == "subcontractor":
@@ -204,6 +206,7 @@ def conflicting_accountability(index: ModelIndex, targets: list[Target], as_of: 
                 [Element("requirement", target.requirement), Element(target.scope, target.scope_id)]
                 + [Element("stakeholder", s) for s in target.accountable],
                 requirements=(target.requirement,),
+                key=f"{target.requirement}@{target.scope}:{target.scope_id}",
             )
 
 
@@ -216,7 +219,7 @@ def no_incident_contacts(index: ModelIndex, targets: list[Target], as_of: dt.dat
                 index,
                 "no-incident-contact",
                 f"{stakeholder.id} は {count} 個の構成要素を持ちますが、インシデント連絡先がありません",
-                f"{stakeholder.id} runs {count} components but names no incident contact",
+                f"{stakeholder.id} runs {count} component{'s' if count > 1 else ''} but names no incident contact",
                 [Element("stakeholder", stakeholder.id)],
             )
 
@@ -240,6 +243,7 @@ def overdue_requirements(index: ModelIndex, targets: list[Target], as_of: dt.dat
                 f"(status: {record.status})",
                 elements,
                 requirements=(record.requirement,),
+                key=f"{record.requirement}@{scope}#{record.due}",
             )
 
 

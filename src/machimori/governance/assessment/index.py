@@ -149,14 +149,18 @@ class ModelIndex:
         """Personal, limited or closed data: what must not travel in clear."""
         return dataset.personal or dataset.data_type in ("limited", "closed")
 
-    def handles_sensitive(self, stakeholder_id: str) -> bool:
-        """Whether a stakeholder owns sensitive data or runs or hosts a component that carries it."""
-        if any(d.owner == stakeholder_id and self.is_sensitive(d) for d in self.datasets.values()):
+    def handles_personal_or_closed(self, stakeholder_id: str) -> bool:
+        """Whether a stakeholder owns personal or closed data, or runs or hosts a component that carries it."""
+
+        def matters(dataset: Dataset) -> bool:
+            return dataset.personal or dataset.data_type == "closed"
+
+        if any(d.owner == stakeholder_id and matters(d) for d in self.datasets.values()):
             return True
         runs = set(self.components_of.get(stakeholder_id, ()))
         runs |= {c.id for c in self.components.values() if c.hosted_by == stakeholder_id}
         return any(
-            self.is_sensitive(self.datasets[flow.dataset]) for c_id in runs for flow in self.flows_of.get(c_id, ())
+            matters(self.datasets[flow.dataset]) for c_id in runs for flow in self.flows_of.get(c_id, ())
         )
 
     def delegation_chain(self, stakeholder_id: str) -> list[str]:

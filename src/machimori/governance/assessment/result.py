@@ -71,10 +71,13 @@ class Finding:
     elements: list[Element]
     requirements: list[str] = field(default_factory=list)
 
+    key: str = ""
+    """What the finding is about (a flow, a requirement on a component, ...): stable between runs."""
+
     @property
     def id(self) -> str:
-        """Stable across runs while the same elements are involved."""
-        return self.kind + ":" + ",".join(e.id for e in self.elements[:4])
+        """kind:key — the same problem keeps the same id from one assessment to the next."""
+        return f"{self.kind}:{self.key}"
 
 
 @dataclass(slots=True)

@@ -111,11 +111,12 @@ def _rank_gaps(
             if target.status in DONE:
                 continue
             found = best.get(requirement)
-            if found is None:
-                gaps.append(Gap(target, DEFAULT_LIKELIHOOD, default_impact, default_score, table[default_score], ()))
+            risks = tuple(sorted(found[3])) if found else ()
+            if found is None or found[0] < default_score:  # a named risk never ranks a gap below the default
+                gaps.append(Gap(target, DEFAULT_LIKELIHOOD, default_impact, default_score, table[default_score], risks))
             else:
-                score, likelihood, impact, risk_ids = found
-                gaps.append(Gap(target, likelihood, impact, score, table[score], tuple(sorted(risk_ids))))
+                score, likelihood, impact, _ = found
+                gaps.append(Gap(target, likelihood, impact, score, table[score], risks))
     order = {r.id: i for i, r in enumerate(catalog.sorted_requirements())}
     gaps.sort(key=lambda g: (-g.score, order[g.target.requirement], g.target.scope_id))
     return gaps

@@ -60,9 +60,23 @@ def reference_problems(model: CityModel, document: yamlfile.Document, catalog: C
         for j, d_id in enumerate(sv.datasets):
             yield from ref(["services", i, "datasets", j], d_id, datasets, "dataset")
     requirements = set(catalog.requirements)
+    category_of = {c.id: c.category for c in model.components}
     for i, st in enumerate(model.statuses):
         yield from ref(["statuses", i, "requirement"], st.requirement, requirements, "requirement")
         yield from ref(["statuses", i, "component"], st.component, components, "component")
+        if st.component and st.stakeholder:
+            yield document.problem(
+                ["statuses", i, "stakeholder"],
+                "a status record names a component or a stakeholder, not both / 構成要素か関係者のどちらか一方を指定します",
+            )
+        requirement = catalog.requirements.get(st.requirement)
+        category = category_of.get(st.component or "")
+        if requirement and category and category not in requirement.categories:
+            yield document.problem(
+                ["statuses", i, "component"],
+                f"{st.requirement} does not apply to {st.component} (a {category} component); it applies to "
+                f"{', '.join(requirement.categories)} / この要件はこの構成要素に適用されません",
+            )
         yield from ref(["statuses", i, "stakeholder"], st.stakeholder, stakeholders, "stakeholder")
         for role in ("responsible", "accountable", "consulted", "informed"):
             for j, who in enumerate(getattr(st, role)):
