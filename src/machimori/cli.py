@@ -11,10 +11,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from machimori import __version__
-from machimori.diagnostics import InputError
+from machimori.diagnostics import InputError, write_user_file
 from machimori.governance.catalog import Catalog, load_catalog
 from machimori.governance.text import Lang
 
@@ -83,7 +84,7 @@ def catalog_list(
     headers, rows = rows_for(catalog, section.value, lang, category)
     table = Table(*headers, show_lines=False)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     out.print(table)
     out.print(f"{len(rows)} 件 / entries")
 
@@ -116,7 +117,7 @@ def catalog_search(
     hits = search(_catalog(catalog_files), words, lang)
     table = Table("ID", "種類 / kind", "内容 / text")
     for hit in hits:
-        table.add_row(*hit)
+        table.add_row(*(escape(cell) for cell in hit))
     out.print(table)
     out.print(f"{len(hits)} 件 / hits")
 
@@ -174,6 +175,15 @@ def model_schema(
     _write_text(output, json.dumps(city_model_schema(), ensure_ascii=False, indent=2) + "\n")
 
 
+class FailOn(StrEnum):
+    """Ratings `--fail-on` accepts."""
+
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
 class ReportFormat(StrEnum):
     """Formats `assess` writes."""
 
@@ -204,8 +214,8 @@ def assess(
         typer.Option("--baseline", help="前回の JSON 結果と比べる / compare with an earlier `-f json` result (PDCA)"),
     ] = None,
     fail_on: Annotated[
-        str | None,
-        typer.Option("--fail-on", help="exit 1 if a finding is rated at least this (low|medium|high|critical)"),
+        FailOn | None,
+        typer.Option("--fail-on", help="指摘がこの評価以上なら exit 1 / exit 1 if a finding is rated at least this"),
     ] = None,
     catalog_files: CatalogOption = None,
 ) -> None:
@@ -214,17 +224,19 @@ def assess(
 
     catalog = _catalog(catalog_files)
     date = _parse_date(as_of)
+    format_ = _output_format(format_, output)
+    if stakeholder is not None and format_ not in (ReportFormat.xlsx, ReportFormat.csv, ReportFormat.md):
+        raise InputError.single("--stakeholder", "selects a check sheet: use it with --format xlsx, csv or md")
+    if format_ is ReportFormat.xlsx and output is None:
+        raise InputError.single("--output", "XLSX needs an output file: -o sheet.xlsx / XLSX には -o が必要です")
     if import_sheet:
-        for sheet in import_sheet:
-            summary = workflow.import_sheet(model_path, sheet, catalog)
-            err.print(f"{sheet}: {summary} → {model_path}")
+        if stakeholder is not None:
+            from machimori.governance.model import load_model
+
+            workflow.check_stakeholder(load_model(model_path, catalog), stakeholder)
+        summary = workflow.import_sheets(model_path, import_sheet, catalog)
+        err.print(f"{', '.join(map(str, import_sheet))}: {summary} → {model_path}", markup=False)
     assessment, model = workflow.run(model_path, catalog, as_of=date)
-    if format_ is None and output is not None:
-        format_ = (
-            ReportFormat(output.suffix.lstrip(".").lower())
-            if output.suffix.lstrip(".").lower() in {f.value for f in ReportFormat}
-            else ReportFormat.json
-        )
     progress = None
     if baseline is not None:
         from machimori.governance.progress import compare, describe
@@ -238,9 +250,22 @@ def assess(
         if data is not None:
             _write_text(output, data)
         if output is not None:
-            err.print(f"wrote {output}")
-    if fail_on is not None and workflow.has_finding_at_least(assessment, fail_on):
+            err.print(f"wrote {output}", markup=False)
+    if fail_on is not None and workflow.has_finding_at_least(assessment, fail_on.value):
         raise typer.Exit(1)
+
+
+def _output_format(format_: ReportFormat | None, output: Path | None) -> ReportFormat | None:
+    """The format asked for, else the one the output file's suffix names."""
+    if format_ is not None or output is None:
+        return format_
+    suffix = output.suffix.lstrip(".").lower()
+    known = {f.value for f in ReportFormat}
+    if suffix not in known:
+        raise InputError.single(
+            str(output), f"cannot tell the format from '.{suffix}': give --format ({', '.join(sorted(known))})"
+        )
+    return ReportFormat(suffix)
 
 
 @app.command()
@@ -267,8 +292,7 @@ def _write_text(path: Path | None, text: str) -> None:
     if path is None:
         sys.stdout.write(text)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_user_file(path, text)
 
 
 def main() -> None:

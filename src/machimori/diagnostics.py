@@ -17,8 +17,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        if self.line:
+        if self.line and self.column:
             return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        if self.line:
+            return f"{self.file}:{self.line}: {self.message}"
         return f"{self.file}: {self.message}"
 
 
@@ -46,3 +48,13 @@ def read_user_file(path: str | Path) -> bytes:
         raise InputError.single(name, "is a directory, expected a file / ディレクトリです") from None
     except OSError as exc:
         raise InputError.single(name, f"cannot read: {exc.strerror or exc}") from None
+
+
+def write_user_file(path: str | Path, text: str) -> None:
+    """Write text to a file the user named (creating its folder); failures are InputErrors."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError.single(str(path), f"cannot write: {exc.strerror or exc} / 書き込めません") from None

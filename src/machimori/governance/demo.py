@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from machimori.diagnostics import InputError, write_user_file
 from machimori.governance import workflow
 from machimori.governance.assessment import Assessment
 from machimori.governance.catalog import Catalog, load_catalog
@@ -25,7 +26,8 @@ def run_demo(console: Console, out_dir: Path, lang: Lang) -> None:
     catalog = load_catalog()
     model_path = workflow.example_town()
     assessment, model = workflow.run(model_path, catalog)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError.single(str(out_dir), "--out must be a folder / --out にはフォルダを指定します")
     written = []
     for fmt, name in (
         ("html", f"report-{lang}.html"),
@@ -37,10 +39,10 @@ def run_demo(console: Console, out_dir: Path, lang: Lang) -> None:
         path = out_dir / name
         text = workflow.render(assessment, catalog, model, fmt, lang, None, path)
         if text is not None:
-            path.write_text(text, encoding="utf-8")
+            write_user_file(path, text)
         written.append(path)
     library = out_dir / "ciso-assistant-library.yaml"
-    library.write_text(export_framework(catalog, lang=lang), encoding="utf-8")
+    write_user_file(library, export_framework(catalog, lang=lang))
     written.append(library)
 
     console.rule("街守 machimori demo — 港町 Minatomachi")
@@ -87,5 +89,5 @@ def _pdca_round(
     again, model_again = workflow.run(work, catalog)
     console.print(describe(compare(out_dir / "assessment.json", again), lang))
     after = out_dir / f"report-after-{lang}.html"
-    after.write_text(workflow.render(again, catalog, model_again, "html", lang, None, after) or "", encoding="utf-8")
+    write_user_file(after, workflow.render(again, catalog, model_again, "html", lang, None, after) or "")
     return [work, sheet_path, after]

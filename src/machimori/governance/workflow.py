@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from machimori.diagnostics import InputError
@@ -19,6 +20,7 @@ from machimori.governance.catalog import Catalog
 from machimori.governance.model import CityModel, load_model
 from machimori.governance.progress import Progress
 from machimori.governance.text import Lang
+from machimori.validation import did_you_mean
 
 RATINGS = ("low", "medium", "high", "critical")
 RATING_JA = {"low": "低", "medium": "中", "high": "高", "critical": "重大"}
@@ -61,13 +63,8 @@ def render(
     from machimori.governance.reports import html, sheets
     from machimori.governance.reports.json_report import to_json
 
-    if stakeholder is not None and stakeholder not in {s.id for s in model.stakeholders}:
-        from machimori.validation import did_you_mean
-
-        known = [s.id for s in model.stakeholders]
-        raise InputError.single(
-            "--stakeholder", f"unknown stakeholder '{stakeholder}'{did_you_mean(stakeholder, known)}"
-        )
+    if stakeholder is not None:
+        check_stakeholder(model, stakeholder)
     if format_ == "json":
         with _bulk_allocation():
             return json.dumps(to_json(assessment, catalog, progress), ensure_ascii=False) + "\n"
@@ -83,19 +80,29 @@ def render(
     return None
 
 
-def import_sheet(model_path: Path, sheet_path: Path, catalog: Catalog) -> str:
-    """Read a filled check sheet back into the model's status records; returns a one-line summary."""
+def check_stakeholder(model: CityModel, stakeholder: str) -> None:
+    """Raise InputError unless the model has that stakeholder."""
+    known = [s.id for s in model.stakeholders]
+    if stakeholder not in known:
+        raise InputError.single(
+            "--stakeholder", f"unknown stakeholder '{stakeholder}'{did_you_mean(stakeholder, known)}"
+        )
+
+
+def import_sheets(model_path: Path, sheet_paths: list[Path], catalog: Catalog) -> str:
+    """Read filled check sheets back into the model's status records in one write; a one-line summary."""
     from machimori.governance.reports import sheets
 
-    sheet = sheets.read_sheet(sheet_path)
-    result = sheets.apply_sheet(model_path, sheet, catalog)
-    return f"{result.updated} updated, {result.added} added, {result.unchanged} unchanged"
+    loaded = [sheets.read_sheet(path) for path in sheet_paths]  # every sheet read and checked before any write
+    updated = added = unchanged = 0
+    for sheet in loaded:
+        result = sheets.apply_sheet(model_path, sheet, catalog)
+        updated, added, unchanged = updated + result.updated, added + result.added, unchanged + result.unchanged
+    return f"{updated} updated, {added} added, {unchanged} unchanged"
 
 
 def has_finding_at_least(assessment: Assessment, rating: str) -> bool:
     """Whether any finding is rated ``rating`` or worse."""
-    if rating not in RATINGS:
-        raise InputError.single("--fail-on", f"'{rating}' is not a rating (low, medium, high, critical)")
     floor = RATINGS.index(rating)
     return any(RATINGS.index(f.rating) >= floor for f in assessment.findings)
 
@@ -105,7 +112,7 @@ def print_summary(console: Console, assessment: Assessment, lang: Lang) -> None:
     applicable = sum(1 for r in assessment.requirements if r.applicable)
     ja = lang == "ja"
     console.print(
-        f"[bold]{assessment.city_name}[/bold] ({assessment.city_id}) — "
+        f"[bold]{escape(assessment.city_name(lang))}[/bold] ({escape(assessment.city_id)}) — "
         + ("評価日" if ja else "as of")
         + f" {assessment.as_of}"
     )
@@ -126,7 +133,8 @@ def print_summary(console: Console, assessment: Assessment, lang: Lang) -> None:
     table.add_column("種類 / kind", no_wrap=True)
     table.add_column("内容 / finding", overflow="fold")
     for finding in assessment.findings[:15]:
-        table.add_row(_rating(finding.rating, lang), finding.kind, finding.message_ja if ja else finding.message_en)
+        message = finding.message_ja if ja else finding.message_en
+        table.add_row(_rating(finding.rating, lang), finding.kind, escape(message))
     console.print(table)
 
 

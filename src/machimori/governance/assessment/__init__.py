@@ -28,7 +28,7 @@ def assess(model: CityModel, catalog: Catalog, *, as_of: dt.date | None = None) 
     name = model.city.name
     return Assessment(
         city_id=model.city.id,
-        city_name=name.ja if isinstance(name, Text) else name,
+        city_name=name if isinstance(name, Text) else Text(ja=name, en=name),
         as_of=as_of,
         catalog_sources=list(catalog.sources),
         targets=targets,

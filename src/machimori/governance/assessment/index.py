@@ -159,9 +159,7 @@ class ModelIndex:
             return True
         runs = set(self.components_of.get(stakeholder_id, ()))
         runs |= {c.id for c in self.components.values() if c.hosted_by == stakeholder_id}
-        return any(
-            matters(self.datasets[flow.dataset]) for c_id in runs for flow in self.flows_of.get(c_id, ())
-        )
+        return any(matters(self.datasets[flow.dataset]) for c_id in runs for flow in self.flows_of.get(c_id, ()))
 
     def delegation_chain(self, stakeholder_id: str) -> list[str]:
         """The stakeholder and each parent up the subcontracting chain (the model is acyclic)."""

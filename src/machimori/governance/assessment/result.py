@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from machimori.governance.model.schema import StatusValue
-from machimori.governance.text import CategoryId
+from machimori.governance.text import CategoryId, Text
 
 ScopeKind = Literal["component", "stakeholder"]
 Rating = Literal["low", "medium", "high", "critical"]
@@ -127,7 +127,7 @@ class Assessment:
     """Everything the assessment found for one city model at one date."""
 
     city_id: str
-    city_name: str
+    city_name: Text
     as_of: dt.date
     catalog_sources: list[str]
     targets: list[Target]

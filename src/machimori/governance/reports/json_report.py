@@ -26,7 +26,7 @@ def _result(assessment: Assessment, catalog: Catalog) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "generator": f"machimori {__version__}",
-        "city": {"id": assessment.city_id, "name": assessment.city_name},
+        "city": {"id": assessment.city_id, "name": assessment.city_name.model_dump()},
         "as_of": assessment.as_of.isoformat(),
         "catalog": {"sources": assessment.catalog_sources},
         "summary": {
