@@ -142,3 +142,14 @@ def test_hand_written_scalars_read_alike_on_both_paths(scalar: str, shape: str) 
         return
     full = yamlfile._load_round_trip("x.yaml", text)
     assert json.dumps(fast, default=str, sort_keys=True) == json.dumps(full, default=str, sort_keys=True)
+
+
+@pytest.mark.parametrize("escape", ["\\uD800", "\\uFFFF", "\\0", "\\x07"])
+def test_unprintable_escapes_are_refused_with_position(escape: str) -> None:
+    with pytest.raises(InputError) as caught:
+        yamlfile.parse(f'a:\n  b: "x{escape}y"\n'.encode(), "m.yaml")
+    assert str(caught.value.problems[0]).startswith("m.yaml:2:6:")
+
+
+def test_ordinary_escapes_are_fine() -> None:
+    assert yamlfile.parse(b'a: "tab\\there \\u00e9"\n', "m.yaml").data == {"a": "tab\there é"}

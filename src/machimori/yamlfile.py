@@ -164,9 +164,41 @@ def parse(raw: bytes, name: str, *, fast_from: int = FAST_PATH_MIN_BYTES) -> Doc
     if len(raw) >= fast_from and not needs_full_yaml(text):
         data = _load_fast(raw)
         if data is not _FAILED:
-            return Document(name, text, data)
+            return _printable(Document(name, text, data))
     tree = _load_round_trip(name, text)
-    return Document(name, text, tree, tree)
+    return _printable(Document(name, text, tree, tree))
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _printable(document: Document) -> Document:
+    """Refuse text that no report can hold: escapes (\\0, \\uD800, \\uFFFF) for control characters,
+    lone surrogates and non-characters. Only escapes can produce them, so documents without a
+    backslash are not searched."""
+    if "\\" not in document.text:
+        return document
+    problems = [
+        document.problem(loc, "text holds a control character, a lone surrogate or a non-character / 使用できない文字")
+        for loc, value in _strings(document.data, ())
+        if _UNPRINTABLE.search(value)
+    ]
+    if problems:
+        raise InputError(problems)
+    return document
+
+
+def _strings(node: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if isinstance(node, str):
+        yield loc, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str):
+                yield (*loc, key), key
+            yield from _strings(value, (*loc, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, (*loc, index))
 
 
 _FAILED = object()
