@@ -264,6 +264,7 @@ def _read_text(path: Path) -> str:
 def _round_trip(text: str) -> YAML:
     """A round-trip YAML writer set up to reproduce this file's indentation."""
     yaml = YAML(typ="rt")
+    yaml.representer.ignore_aliases = lambda *_: True  # shared dates must not become &anchors
     yaml.preserve_quotes = True
     yaml.width = 100_000
     yaml.allow_unicode = True

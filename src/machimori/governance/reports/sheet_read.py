@@ -294,8 +294,7 @@ def _status(value: Any, location: Location, problems: list[Problem]) -> StatusVa
     if not raw:
         return None
     normal = unicodedata.normalize("NFKC", raw).strip().casefold().replace("_", "-")
-    candidates = [normal, normal.replace(" ", "-"), *normal.split()]
-    for candidate in candidates:
+    for candidate in (normal, "-".join(normal.split())):  # the whole cell only: "not yet implemented" is no status
         if candidate in _STATUS_ALIASES:
             return _STATUS_ALIASES[candidate]
     problems.append(
