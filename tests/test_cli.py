@@ -69,3 +69,18 @@ def test_demo_refuses_a_file_as_its_folder(tmp_path: Path) -> None:
     target.write_text("x", encoding="utf-8")
     result = _machimori("demo", "--out", str(target))
     assert result.returncode == 2 and "must be a folder" in result.stderr
+
+
+def test_sheets_are_not_imported_into_json_models(tmp_path: Path) -> None:
+    import json
+
+    from ruamel.yaml import YAML
+
+    model = tmp_path / "city.json"
+    model.write_text(json.dumps(YAML(typ="safe").load(EXAMPLE.read_text(encoding="utf-8")), default=str), "utf-8")
+    sheet = tmp_path / "s.csv"
+    assert _machimori("assess", str(model), "-f", "csv", "-o", str(sheet)).returncode == 0
+    before = model.read_bytes()
+    result = _machimori("assess", str(model), "--import-sheet", str(sheet))
+    assert result.returncode == 2 and "YAML models only" in result.stderr
+    assert model.read_bytes() == before

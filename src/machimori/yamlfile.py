@@ -33,7 +33,7 @@ _INDICATORS = re.compile(_PLAIN_START + r"(?:[&*!~%]|<<|0[xXoObB][0-9a-fA-F])")
 """Anchors, aliases, tags, directives, ``~``, merge keys, hex/octal/binary numbers starting a scalar."""
 _UNDERSCORE = re.compile("_[0-9]")
 _NUMBER_CHARS = frozenset("0123456789_.")
-_VALUE_KEY = re.compile(_PLAIN_START + "=" + _PLAIN_END)
+_VALUE_KEY = re.compile("=" + _PLAIN_END)
 _ALWAYS_SPECIAL = ("inf", "Inf", "INF", "infinity", "Infinity", "nan", "NaN", "NAN")
 _CAPITALISED = ("Null", "NULL", "True", "TRUE", "False", "FALSE")
 """YAML 1.2 reads these as null and booleans; rapidyaml keeps them as text (lower case agrees)."""
@@ -54,19 +54,22 @@ def needs_full_yaml(text: str) -> bool:
         return True
     if "_" in text and any(_underscore_number(text, m.start()) for m in _UNDERSCORE.finditer(text)):
         return True
-    if "=" in text and _VALUE_KEY.search(text):
+    if "=" in text and any(_starts_scalar(text, m.start()) for m in _VALUE_KEY.finditer(text)):
         return True
-    return any(_whole_word(text, word) for word in (*_ALWAYS_SPECIAL, *_CAPITALISED))
+    return any(_whole_scalar(text, word) for word in (*_ALWAYS_SPECIAL, *_CAPITALISED))
 
 
 def _starts_scalar(text: str, at: int) -> bool:
-    """Whether a plain scalar (possibly signed) starts at ``at``: after a key, a list dash or a flow bracket."""
+    """Whether a plain scalar (possibly signed) starts at ``at``: at a line's start after indentation,
+    after a key's colon, a list dash, a '?' or a flow indicator."""
     if at and text[at - 1] in "+-":
         at -= 1
-    before = text[at - 1] if at else "\n"
-    if before in "\n[{,":
+    start = at
+    while start and text[start - 1] in " \t":
+        start -= 1
+    if start == 0 or text[start - 1] in "\n[{,":
         return True
-    return before == " " and at >= 2 and text[at - 2] in ":-[{,"
+    return start < at and text[start - 1] in ":-?"
 
 
 def _underscore_number(text: str, underscore: int) -> bool:
@@ -77,25 +80,26 @@ def _underscore_number(text: str, underscore: int) -> bool:
     end = underscore
     while end < len(text) and text[end] in _NUMBER_CHARS:
         end += 1
-    token_ends = end == len(text) or text[end] in " \t\r\n,]}#:"
+    token_ends = _ends_scalar(text, end)
     return start < underscore and text[start].isdigit() and token_ends and _starts_scalar(text, start)
 
 
-def _whole_word(text: str, word: str) -> bool:
-    """Whether ``word`` occurs in ``text`` with no letter, digit or '_' on either side."""
+def _ends_scalar(text: str, end: int) -> bool:
+    """Whether a plain scalar ends at ``end``: end of line, a flow indicator, a key's colon or a comment."""
+    rest = text[end : end + 80].lstrip(" \t")
+    return not rest or rest[0] in "\r\n,]}#:"
+
+
+def _whole_scalar(text: str, word: str) -> bool:
+    """Whether ``word`` (optionally after '.' and a sign, as in -.inf) stands as a whole plain scalar."""
     start = text.find(word)
     while start != -1:
         end = start + len(word)
-        before = text[start - 1] if start else " "
-        after = text[end : end + 1] or " "
-        if not _word_char(before) and not _word_char(after):
+        at = start - 1 if start and text[start - 1] == "." else start
+        if _ends_scalar(text, end) and _starts_scalar(text, at):
             return True
         start = text.find(word, end)
     return False
-
-
-def _word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
 
 
 Path_ = Sequence[str | int]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,14 @@ from machimori.governance.catalog.loader import build_catalog
 from machimori.governance.model import CityModel, load_model
 from machimori.governance.reports.html import render_html
 from machimori.governance.reports.sheet_read import META_SHEET
-from machimori.governance.reports.sheets import apply_sheet, read_sheet, write_csv, write_markdown, write_xlsx
+from machimori.governance.reports.sheets import (
+    apply_sheet,
+    apply_sheets,
+    read_sheet,
+    write_csv,
+    write_markdown,
+    write_xlsx,
+)
 
 AS_OF = dt.date(2026, 12, 1)
 
@@ -568,3 +577,191 @@ def test_stakeholder_filter(model_path: Path, catalog: Catalog, tmp_path: Path) 
     model_path.write_text(text, encoding="utf-8")
     assessment, model = _load(model_path, catalog)
     assert "CPS.AC-1@component:app" in write_csv(assessment, catalog, model, "en", "osop")
+
+
+# --- review fixes -----------------------------------------------------------------------------------------------
+
+
+def _csv_with_status(model_path: Path, catalog: Catalog, tmp_path: Path, status: str) -> Path:
+    assessment, model = _load(model_path, catalog)
+    rows = list(csv.reader(io.StringIO(write_csv(assessment, catalog, model, "en").lstrip("\ufeff"))))
+    column = rows[0].index("Status / 状態")
+    rows[3][column] = status
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    path = tmp_path / "filled.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("text", ["not yet implemented", "partially implemented", "not implemented (planned)"])
+def test_free_text_status_is_refused(model_path: Path, catalog: Catalog, tmp_path: Path, text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        read_sheet(_csv_with_status(model_path, catalog, tmp_path, text))
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (4, 9)
+    assert f"unknown status '{text}'" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("Not Implemented", "not-implemented"),
+        ("ＰＬＡＮＮＥＤ", "planned"),
+        ("未実装", "not-implemented"),
+        ("n/a", "not-applicable"),
+    ],
+)
+def test_whole_cell_statuses_and_aliases_are_read(
+    model_path: Path, catalog: Catalog, tmp_path: Path, text: str, status: str
+) -> None:
+    rows = read_sheet(_csv_with_status(model_path, catalog, tmp_path, text)).rows
+    assert next(row for row in rows if row.location.line == 4).status == status
+
+
+def test_header_below_inserted_title_rows(model_path: Path, catalog: Catalog, tmp_path: Path) -> None:
+    assessment, model = _load(model_path, catalog)
+    out = tmp_path / "sheet.xlsx"
+    write_xlsx(out, assessment, catalog, model, "en")
+    _fill_xlsx(out, {"CPS.AE-1@component:sensor": {"Status": "implemented", "Due": "bad date"}})
+    workbook = openpyxl.load_workbook(out)
+    workbook["Asset アセット"].insert_rows(1, 2)
+    workbook["Asset アセット"]["A1"] = "Test Town — asset checks"
+    workbook.save(out)
+    with pytest.raises(InputError) as caught:
+        read_sheet(out)
+    (problem,) = caught.value.problems  # the row is read, and located where it now is
+    row = next(r for r in range(1, 10) if workbook["Asset アセット"].cell(r, 1).value == "CPS.AE-1@component:sensor")
+    assert (problem.file, problem.line, problem.column) == (f"{out}[Asset アセット]", row, 15)
+    _fill_xlsx_at(out, "Asset アセット", row, 15, None)
+    result = apply_sheet(model_path, read_sheet(out), catalog)
+    assert result.added == 1
+    assert _targets(_load(model_path, catalog)[0])["CPS.AE-1@component:sensor"].status == "implemented"
+
+
+def _fill_xlsx_at(path: Path, sheet: str, row: int, column: int, value: Any) -> None:
+    workbook = openpyxl.load_workbook(path)
+    workbook[sheet].cell(row, column).value = value
+    workbook.save(path)
+
+
+def test_category_sheet_without_header_is_an_error(model_path: Path, catalog: Catalog, tmp_path: Path) -> None:
+    assessment, model = _load(model_path, catalog)
+    out = tmp_path / "sheet.xlsx"
+    write_xlsx(out, assessment, catalog, model, "en")
+    workbook = openpyxl.load_workbook(out)
+    workbook["Asset アセット"].delete_rows(1)
+    workbook.save(out)
+    with pytest.raises(InputError) as caught:
+        read_sheet(out)
+    (problem,) = caught.value.problems
+    assert problem.file == f"{out}[Asset アセット]" and "no header row" in problem.message
+
+
+def test_apply_sheets_checks_every_sheet_then_writes_once(model_path: Path, catalog: Catalog, tmp_path: Path) -> None:
+    assessment, model = _load(model_path, catalog)
+    first, second, stale = tmp_path / "osop.xlsx", tmp_path / "care.xlsx", tmp_path / "stale.xlsx"
+    write_xlsx(first, assessment, catalog, model, "en", stakeholder="osop")
+    write_xlsx(second, assessment, catalog, model, "en", stakeholder="care")
+    write_xlsx(stale, assessment, catalog, model, "en", stakeholder="care")
+    _fill_xlsx(first, {"CPS.AE-1@component:sensor": {"Status": "implemented"}})
+    _fill_xlsx(second, {"CPS.AC-1@component:app": {"Status": "partial", "Responsible": "nobody"}})
+    before = model_path.read_bytes()
+    with pytest.raises(InputError) as caught:  # the second sheet's error stops the first sheet's change too
+        apply_sheets(model_path, [read_sheet(first), read_sheet(second)], catalog)
+    assert "unknown stakeholder 'nobody'" in str(caught.value)
+    assert model_path.read_bytes() == before
+    _fill_xlsx(second, {"CPS.AC-1@component:app": {"Status": "partial", "Responsible": "care"}})
+    _fill_xlsx(stale, {"CPS.AC-1@component:app": {"Status": "planned"}})
+    with pytest.raises(InputError, match="changed differently"):
+        apply_sheets(model_path, [read_sheet(second), read_sheet(stale)], catalog)
+    assert model_path.read_bytes() == before
+    result = apply_sheets(model_path, [read_sheet(first), read_sheet(second)], catalog)
+    assert (result.updated, result.added) == (0, 2)
+    targets = _targets(_load(model_path, catalog)[0])
+    assert targets["CPS.AE-1@component:sensor"].status == "implemented"
+    assert (targets["CPS.AC-1@component:app"].status, targets["CPS.AC-1@component:app"].responsible) == (
+        "partial",
+        ("care",),
+    )
+
+
+def test_json_models_are_not_rewritten(model_path: Path, catalog: Catalog, tmp_path: Path) -> None:
+    data = yamlfile.parse(MODEL.encode(), "m.yaml").data
+    for name, text in (
+        ("city.json", json.dumps(data, default=str, ensure_ascii=False, indent=2)),
+        ("json-text.yaml", json.dumps(data, default=str, ensure_ascii=False)),
+    ):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        assessment, model = _load(path, catalog)
+        out = tmp_path / f"{name}.xlsx"
+        write_xlsx(out, assessment, catalog, model, "en")
+        _fill_xlsx(out, {"CPS.AE-1@component:sensor": {"Status": "implemented"}})
+        with pytest.raises(InputError, match="YAML models only; convert with"):
+            apply_sheet(path, read_sheet(out), catalog)
+        assert path.read_text(encoding="utf-8") == text
+
+
+def test_shared_due_dates_are_not_written_as_anchors(model_path: Path, catalog: Catalog, tmp_path: Path) -> None:
+    city_wide = "  - {requirement: CPS.AM-1, status: partial, due: 2027-06-30}\n"
+    model_path.write_text(model_path.read_text(encoding="utf-8") + city_wide, encoding="utf-8")
+    assessment, model = _load(model_path, catalog)
+    out = tmp_path / "sheet.xlsx"
+    write_xlsx(out, assessment, catalog, model, "en")
+    edits = {f"CPS.AM-1@component:{c}": {"Status": "implemented"} for c in ("sensor", "broker")}
+    edits.update({"CPS.AE-1@component:sensor": {"Due": dt.date(2027, 9, 30)}})
+    edits.update({"CPS.DS-3@component:sensor": {"Due": dt.date(2027, 9, 30)}})
+    _fill_xlsx(out, edits)
+    assert apply_sheet(model_path, read_sheet(out), catalog).added == 4
+    text = model_path.read_text(encoding="utf-8")
+    assert text.count("2027-06-30") == 3 and text.count("2027-09-30") == 2
+    assert "&id" not in text and "*id" not in text
+
+
+def test_xlsx_drops_what_xml_cannot_hold(model_path: Path, catalog: Catalog, tmp_path: Path) -> None:
+    assessment, model = _load(model_path, catalog)
+    sensor = next(i for i, c in enumerate(model.components) if c.id == "sensor")
+    model.components[sensor] = model.components[sensor].model_copy(
+        update={"name": "a\ud800b\udfffc\ufffed\uffffe\x01\x1ff\tg\U0001f600"}
+    )
+    out = tmp_path / "sheet.xlsx"
+    write_xlsx(out, assessment, catalog, model, "en")
+    names = {c.value for c in openpyxl.load_workbook(out)["Asset アセット"]["H"]}
+    assert "abcdef\tg\U0001f600" in names
+
+
+def test_deep_supply_chain_renders(model_path: Path, catalog: Catalog) -> None:
+    tiers = "".join(
+        f"  - {{id: t{i}, kind: subcontractor, parent: {f't{i - 1}' if i else 'care'}}}\n" for i in range(400)
+    )
+    text = model_path.read_text(encoding="utf-8").replace("components:\n", tiers + "components:\n", 1)
+    model_path.write_text(text, encoding="utf-8")
+    assessment, model = _load(model_path, catalog)
+    html = render_html(assessment, catalog, model, "en")
+
+    class Depth(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.open: list[str] = []
+            self.deepest = 0
+            self.parents: dict[str, int] = {}
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in ("ul", "li"):
+                self.open.append(tag)
+                self.deepest = max(self.deepest, self.open.count("ul"))
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("ul", "li"):
+                assert self.open.pop() == tag
+
+        def handle_data(self, data: str) -> None:
+            if data.startswith("t") and data[1:].isdigit():
+                self.parents[data] = self.open.count("ul")
+
+    parser = Depth()
+    parser.feed(html)
+    assert parser.open == []
+    assert parser.deepest == 401  # care at the top, then 400 tiers below it
+    assert parser.parents["t399"] == parser.parents["t0"] + 399

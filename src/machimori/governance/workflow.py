@@ -93,6 +93,10 @@ def import_sheets(model_path: Path, sheet_paths: list[Path], catalog: Catalog) -
     """Read filled check sheets back into the model's status records in one write; a one-line summary."""
     from machimori.governance.reports import sheets
 
+    if model_path.suffix.lower() == ".json":
+        raise InputError.single(
+            str(model_path), "check sheets are read back into YAML models only: save the model as .yaml first"
+        )
     loaded = [sheets.read_sheet(path) for path in sheet_paths]  # every sheet read and checked before any write
     updated = added = unchanged = 0
     for sheet in loaded:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import PurePath
 from typing import Any
 
@@ -82,7 +83,10 @@ class Node:
     kind: str
     agreements: list[str]
     flagged: bool
-    children: list[Node] = field(default_factory=list)
+    depth: int = 0
+    has_children: bool = False
+    closes: int = 0
+    """How many enclosing lists end after this stakeholder: the template writes the tree flat, not recursively."""
 
 
 def render_html(assessment: Assessment, catalog: Catalog, model: CityModel, lang: Lang) -> str:
@@ -204,6 +208,10 @@ def _raci(assessment: Assessment, catalog: Catalog, model: CityModel, lang: Lang
 
 
 def _tree(model: CityModel, assessment: Assessment, lang: Lang) -> list[Node]:
+    """The supply-chain tree in pre-order, built with an explicit stack so that any depth renders.
+
+    The loader refuses cycles and parents that name no stakeholder, so every stakeholder is reached once.
+    """
     flagged = {
         e.id
         for f in assessment.findings
@@ -211,33 +219,39 @@ def _tree(model: CityModel, assessment: Assessment, lang: Lang) -> list[Node]:
         for e in f.elements
         if e.kind == "stakeholder"
     }
-    known = {s.id for s in model.stakeholders}
     children: dict[str | None, list[Stakeholder]] = defaultdict(list)
     for stakeholder in model.stakeholders:
-        parent = stakeholder.parent if stakeholder.parent in known else None
-        children[parent].append(stakeholder)
-    seen: set[str] = set()
+        children[stakeholder.parent].append(stakeholder)
+    nodes: list[Node] = []
+    stack: list[tuple[Stakeholder, int]] = [(s, 0) for s in reversed(children[None])]
+    while stack:
+        stakeholder, depth = stack.pop()
+        below = children[stakeholder.id]
+        nodes.append(_node(stakeholder, depth, bool(below), stakeholder.id in flagged, lang))
+        stack.extend((child, depth + 1) for child in reversed(below))
+    for node, after in pairwise(nodes):
+        node.closes = max(node.depth - after.depth, 0)
+    if nodes:
+        nodes[-1].closes = nodes[-1].depth
+    return nodes
 
-    def node(stakeholder: Stakeholder) -> Node:
-        seen.add(stakeholder.id)
-        agreements = []
-        for a in stakeholder.agreements:
-            text = f"{label(AGREEMENT_KINDS, a.kind, lang)} ↔ {a.with_}"
-            if a.expires:
-                text += f" ({both('期限', 'expires', lang, ' / ')} {a.expires.isoformat()})"
-            agreements.append(text)
-        return Node(
-            id=stakeholder.id,
-            name=stakeholder.label(lang),
-            kind=label(STAKEHOLDER_KINDS, stakeholder.kind, lang),
-            agreements=agreements,
-            flagged=stakeholder.id in flagged,
-            children=[node(child) for child in children[stakeholder.id] if child.id not in seen],
-        )
 
-    roots = [node(s) for s in children[None]]
-    roots += [node(s) for s in model.stakeholders if s.id not in seen]  # only if the model had a cycle
-    return roots
+def _node(stakeholder: Stakeholder, depth: int, has_children: bool, flagged: bool, lang: Lang) -> Node:
+    agreements = []
+    for a in stakeholder.agreements:
+        text = f"{label(AGREEMENT_KINDS, a.kind, lang)} ↔ {a.with_}"
+        if a.expires:
+            text += f" ({both('期限', 'expires', lang, ' / ')} {a.expires.isoformat()})"
+        agreements.append(text)
+    return Node(
+        id=stakeholder.id,
+        name=stakeholder.label(lang),
+        kind=label(STAKEHOLDER_KINDS, stakeholder.kind, lang),
+        agreements=agreements,
+        flagged=flagged,
+        depth=depth,
+        has_children=has_children,
+    )
 
 
 def _risks(instances: list[RiskInstance], catalog: Catalog, lang: Lang) -> list[dict[str, Any]]:

@@ -7,7 +7,8 @@ import io
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +52,42 @@ Change = tuple[Target, dict[str, Any]]
 
 
 def apply_sheet(model_path: str | Path, sheet: SheetData, catalog: Catalog) -> ApplyResult:
-    """Write the sheet's changed rows into the model file as status records, in place; the file stays valid.
+    """Write one sheet's changed rows into the model file: ``apply_sheets`` with a single sheet."""
+    return apply_sheets(model_path, [sheet], catalog)
 
-    Afterwards every row of the sheet reads back from the model as the sheet shows it.
+
+def apply_sheets(model_path: str | Path, sheets: Sequence[SheetData], catalog: Catalog) -> ApplyResult:
+    """Write the sheets' changed rows into the model file as status records, in place and at once.
+
+    Every sheet is checked against the model (city, fingerprint, rows, stakeholders) before anything is written;
+    a row that two sheets change differently is an error. The model is then written once, atomically, and stays
+    valid: afterwards every row reads back from the model as the sheets show it (the changed one, where a row is
+    on several sheets). Only YAML models can be written back; a JSON model is refused.
     """
     path = Path(model_path)
+    text = _read_text(path)
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        raise InputError.single(
+            str(path),
+            'check sheets can be imported into YAML models only; convert with: python -c "import json, sys; '
+            "from ruamel.yaml import YAML; YAML().dump(json.load(open(sys.argv[1], encoding='utf-8')), sys.stdout)\" "
+            f"{path.name} > {path.with_suffix('.yaml').name} "
+            "/ チェックシートは YAML のモデルにだけ取り込めます",
+        )
+    source = ", ".join(sheet.path for sheet in sheets)
     model = load_model(path, catalog)
     targets = flatten(applicable_targets(ModelIndex(model), catalog))
-    _check_same_model(sheet, model, targets)
-    rows = _matched(sheet, model, {t.key: t for t in targets})
-    changes = [(target, change) for row, target in rows if (change := _diff(row, target))]
+    problems: list[Problem] = []
+    for sheet in sheets:
+        try:
+            _check_same_model(sheet, model, targets)
+        except InputError as exc:
+            problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    rows, changes = _merged(sheets, model, {t.key: t for t in targets})
     if not changes:
         return ApplyResult(0, 0, len(rows))
-    text = _read_text(path)
     yaml = _round_trip(text)
     try:
         data = yaml.load(text)
@@ -77,15 +101,58 @@ def apply_sheet(model_path: str | Path, sheet: SheetData, catalog: Catalog) -> A
         statuses.fa.set_block_style()
     updated, added = _write(statuses, changes)
     output = _dump(yaml, data, text)
-    resolved = _resolve(yamlfile.parse(output.encode("utf-8"), str(path)), catalog, sheet)
+    resolved = _resolve(yamlfile.parse(output.encode("utf-8"), str(path)), catalog, source)
     pins = [
         (target, _values(target)) for row, target in rows if not _diff(row, target) and _diff(row, resolved[target.key])
     ]
     if pins:
         _write(statuses, pins)
         output = _dump(yaml, data, text)
-    _replace_checked(path, output, catalog, sheet, rows)
+    _replace_checked(path, output, catalog, source, rows)
     return ApplyResult(updated, added, len(rows) - len(changes), len(pins))
+
+
+def _merged(
+    sheets: Sequence[SheetData], model: CityModel, by_key: dict[str, Target]
+) -> tuple[list[tuple[SheetRow, Target]], list[Change]]:
+    """One row per key over all sheets, and the changes; a row on several sheets takes what they change.
+
+    Sheets that leave a row as it is do not hold back another sheet's change of it; two sheets changing the
+    same field of a row differently is an error, located at the second.
+    """
+    problems: list[Problem] = []
+    merged: dict[str, tuple[SheetRow, Target, dict[str, Any]]] = {}
+    for sheet in sheets:
+        try:
+            matched = _matched(sheet, model, by_key)
+        except InputError as exc:
+            problems += exc.problems
+            continue
+        for row, target in matched:
+            change = _diff(row, target)
+            earlier = merged.get(row.key)
+            if earlier is None or (change and not earlier[2]):
+                merged[row.key] = (row, target, change)
+                continue
+            if not change:
+                continue
+            first, _, first_change = earlier
+            clashes = sorted(f for f in change if f in first_change and first_change[f] != change[f])
+            if clashes:
+                problems.append(
+                    row.location.problem(
+                        clashes[0],
+                        f"'{row.key}' is changed differently on {first.location.file}:{first.location.line} "
+                        f"({', '.join(clashes)}) / 別のシートで異なる値に変更されています",
+                    )
+                )
+                continue
+            combined = replace(first, **{f: getattr(row, f) for f in change})  # changes name SheetRow fields
+            merged[row.key] = (combined, target, {**first_change, **change})
+    if problems:
+        raise InputError(problems)
+    rows = [(row, target) for row, target, _ in merged.values()]
+    return rows, [(target, change) for _, target, change in merged.values() if change]
 
 
 def _check_same_model(sheet: SheetData, model: CityModel, targets: list[Target]) -> None:
@@ -167,13 +234,13 @@ def _dump(yaml: YAML, data: Any, original: str) -> str:
     return output
 
 
-def _resolve(document: yamlfile.Document, catalog: Catalog, sheet: SheetData) -> dict[str, Target]:
+def _resolve(document: yamlfile.Document, catalog: Catalog, source: str) -> dict[str, Target]:
     """Key → target as the edited model resolves it; a model the edit broke is reported, not written."""
     try:
         model = check_model(document, catalog)
     except InputError as exc:
         raise InputError(
-            Problem(p.file, p.line, p.column, f"after applying {sheet.path}: {p.message}") for p in exc.problems
+            Problem(p.file, p.line, p.column, f"after applying {source}: {p.message}") for p in exc.problems
         ) from None
     return {t.key: t for t in flatten(applicable_targets(ModelIndex(model), catalog))}
 
@@ -302,7 +369,7 @@ def _indentation(text: str) -> tuple[int, int, int]:
 
 
 def _replace_checked(
-    path: Path, output: str, catalog: Catalog, sheet: SheetData, rows: list[tuple[SheetRow, Target]]
+    path: Path, output: str, catalog: Catalog, source: str, rows: list[tuple[SheetRow, Target]]
 ) -> None:
     """Write next to the model, check the result loads and shows the sheet's values, then swap it in."""
     real = path.resolve()  # through a symbolic link, replace the file it points to
@@ -316,7 +383,7 @@ def _replace_checked(
             os.chmod(temporary, real.stat().st_mode & 0o7777)
         document = yamlfile.load(temporary)
         document.path = str(path)
-        resolved = _resolve(document, catalog, sheet)
+        resolved = _resolve(document, catalog, source)
         problems = [
             row.location.problem(
                 None, f"{row.key}: would not read back as the sheet shows it ({', '.join(sorted(diff))})"

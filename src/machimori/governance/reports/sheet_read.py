@@ -16,13 +16,15 @@ from typing import Any, Literal
 
 from machimori.diagnostics import InputError, Problem, read_user_file
 from machimori.governance.model.schema import StatusValue
-from machimori.governance.reports.labels import STATUS_LABELS, STATUSES
+from machimori.governance.reports.labels import CATEGORY_NAMES, STATUS_LABELS, STATUSES
 from machimori.governance.reports.sheet_rows import (
     CITY_COLUMN,
     COLUMNS,
     EDITABLE,
     FINGERPRINT_COLUMN,
     FORMAT,
+    FORMULA_START,
+    HEADER_SEARCH_ROWS,
     ROLES,
 )
 from machimori.validation import did_you_mean
@@ -33,7 +35,6 @@ META_SHEET = "_machimori"
 _KEY = re.compile(r"^[^@\s]+@(component|stakeholder):\S+$")
 _SPLIT = re.compile(r"[,、;\s]+")
 _JAPANESE_DATE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _STATUS_ALIASES: dict[str, StatusValue] = {
     **{s: s for s in STATUSES},
     **{STATUS_LABELS[s][0]: s for s in STATUSES},
@@ -124,7 +125,7 @@ def _read_xlsx(name: str, raw: bytes) -> SheetData:
     rows: list[SheetRow] = []
     try:
         meta: dict[str, str] = {}
-        found_rows = False
+        found_rows = headless = False
         for sheet in workbook.worksheets:
             try:
                 sheet.reset_dimensions()  # some programs write wrong dimensions; read every row there is
@@ -139,10 +140,23 @@ def _read_xlsx(name: str, raw: bytes) -> SheetData:
             if sheet.title == META_SHEET:
                 meta = {str(r[0]).strip(): _text(r[1]) or "" for r in values if len(r) >= 2 and r[0] is not None}
                 continue
-            if not values or not _recognised(values[0]):
+            start = next((i for i, row in enumerate(values[:HEADER_SEARCH_ROWS]) if _recognised(row)), None)
+            if start is None:
+                if _normal(sheet.title) in _CATEGORY_TITLES:
+                    headless = True
+                    problems.append(
+                        Problem(
+                            f"{name}[{sheet.title}]",
+                            0,
+                            0,
+                            f"no header row with a 'キー / Key' column in the first {HEADER_SEARCH_ROWS} rows of this "
+                            "category sheet: restore the header row / この区分のシートに見出し行がありません",
+                        )
+                    )
                 continue  # the cover, or a sheet the user added
             found_rows = True
-            rows += _rows(f"{name}[{sheet.title}]", values, True, problems)
+            lines = range(start + 1, len(values) + 1)
+            rows += _rows(f"{name}[{sheet.title}]", values[start:], True, problems, lines)
     finally:
         workbook.close()
     if not meta:
@@ -159,7 +173,7 @@ def _read_xlsx(name: str, raw: bytes) -> SheetData:
         problems.append(
             Problem(f"{name}[{META_SHEET}]", 1, 2, f"not a machimori check sheet (format '{meta.get('format')}')")
         )
-    if not found_rows:
+    if not found_rows and not headless:
         problems.append(
             Problem(name, 0, 0, "no sheet with a 'キー / Key' column / 「キー / Key」列のあるシートがありません")
         )
@@ -378,6 +392,12 @@ def _header_forms() -> Iterator[tuple[str, str]]:
 
 
 _HEADERS: dict[str, str] = dict(_header_forms())
+_CATEGORY_TITLES: frozenset[str] = frozenset(
+    _normal(title)
+    for category, (ja, en) in CATEGORY_NAMES.items()
+    for title in (category, ja, en, f"{ja} {en}", f"{en} {ja}")
+)
+"""The names the writer gives the category sheets (and the parts a user might shorten them to), normalised."""
 
 
 def _text(value: Any) -> str:
@@ -394,7 +414,7 @@ def _cell(row: Sequence[Any], index: int) -> str:
 
 def _unguard(cell: str) -> str:
     """Undo the apostrophe the CSV writer puts before texts a spreadsheet would run as formulas."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
 def _letter(column: int) -> str:

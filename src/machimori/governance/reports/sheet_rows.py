@@ -19,6 +19,10 @@ FORMAT = "machimori-check-sheet"
 FORMAT_VERSION = 1
 CITY_COLUMN = "city"
 FINGERPRINT_COLUMN = "model_fingerprint"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell starts that a spreadsheet would run as a formula: CSV cells starting so get an apostrophe."""
+HEADER_SEARCH_ROWS = 10
+"""A category sheet's header row is looked for in this many rows at the top (users insert title rows)."""
 
 
 @dataclass(frozen=True)

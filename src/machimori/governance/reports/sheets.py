@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -29,7 +30,7 @@ from machimori.governance.reports.labels import (
     element_names,
     label,
 )
-from machimori.governance.reports.sheet_apply import ApplyResult, apply_sheet
+from machimori.governance.reports.sheet_apply import ApplyResult, apply_sheet, apply_sheets
 from machimori.governance.reports.sheet_read import META_SHEET, SheetData, SheetRow, read_sheet
 from machimori.governance.reports.sheet_rows import (
     CITY_COLUMN,
@@ -38,6 +39,7 @@ from machimori.governance.reports.sheet_rows import (
     FINGERPRINT_COLUMN,
     FORMAT,
     FORMAT_VERSION,
+    FORMULA_START,
     Column,
     cell_values,
     fingerprint,
@@ -50,13 +52,14 @@ __all__ = [
     "SheetData",
     "SheetRow",
     "apply_sheet",
+    "apply_sheets",
     "read_sheet",
     "write_csv",
     "write_markdown",
     "write_xlsx",
 ]
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _HEADER_FILL = PatternFill("solid", fgColor="1F3A5F")
 _EDITABLE_FILL = PatternFill("solid", fgColor="FFF8DC")
 _STATUS_FILLS = {
@@ -291,8 +294,8 @@ def _sheet_title(title: str) -> str:
 
 
 def _safe(text: str) -> str:
-    """Texts for XLSX cells: control characters XML cannot hold are dropped."""
-    return "".join(ch for ch in text if ch in "\t\n\r" or ord(ch) >= 0x20)
+    """Texts for XLSX cells: characters XML 1.0 cannot hold (C0 controls, lone surrogates, U+FFFE, U+FFFF) are dropped."""
+    return _NOT_XML.sub("", text)
 
 
 def _text(value: str | dt.date | None) -> str:
@@ -304,7 +307,7 @@ def _text(value: str | dt.date | None) -> str:
 def _csv_cell(value: str | dt.date | None) -> str:
     """A CSV cell that spreadsheet programs show as text, never run as a formula (CSV injection)."""
     text = _text(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _md(text: str) -> str:
