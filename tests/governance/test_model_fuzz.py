@@ -37,9 +37,8 @@ def _example() -> dict[str, Any]:
 def _load(data: Any, catalog: Catalog) -> None:
     buffer = io.StringIO()
     YAML().dump(data, buffer)
-    document = yamlfile.parse(buffer.getvalue().encode(), "fuzz.yaml")
     try:
-        model = check_model(document, catalog)
+        model = check_model(yamlfile.parse(buffer.getvalue().encode(), "fuzz.yaml"), catalog)
     except InputError as exc:
         assert exc.problems
         for problem in exc.problems:
