@@ -709,7 +709,9 @@ def test_shared_due_dates_are_not_written_as_anchors(model_path: Path, catalog: 
     assessment, model = _load(model_path, catalog)
     out = tmp_path / "sheet.xlsx"
     write_xlsx(out, assessment, catalog, model, "en")
-    edits = {f"CPS.AM-1@component:{c}": {"Status": "implemented"} for c in ("sensor", "broker")}
+    edits: dict[str, dict[str, Any]] = {
+        f"CPS.AM-1@component:{c}": {"Status": "implemented"} for c in ("sensor", "broker")
+    }
     edits.update({"CPS.AE-1@component:sensor": {"Due": dt.date(2027, 9, 30)}})
     edits.update({"CPS.DS-3@component:sensor": {"Due": dt.date(2027, 9, 30)}})
     _fill_xlsx(out, edits)

@@ -93,16 +93,8 @@ def import_sheets(model_path: Path, sheet_paths: list[Path], catalog: Catalog) -
     """Read filled check sheets back into the model's status records in one write; a one-line summary."""
     from machimori.governance.reports import sheets
 
-    if model_path.suffix.lower() == ".json":
-        raise InputError.single(
-            str(model_path), "check sheets are read back into YAML models only: save the model as .yaml first"
-        )
-    loaded = [sheets.read_sheet(path) for path in sheet_paths]  # every sheet read and checked before any write
-    updated = added = unchanged = 0
-    for sheet in loaded:
-        result = sheets.apply_sheet(model_path, sheet, catalog)
-        updated, added, unchanged = updated + result.updated, added + result.added, unchanged + result.unchanged
-    return f"{updated} updated, {added} added, {unchanged} unchanged"
+    result = sheets.apply_sheets(model_path, [sheets.read_sheet(path) for path in sheet_paths], catalog)
+    return f"{result.updated} updated, {result.added} added, {result.unchanged} unchanged"
 
 
 def has_finding_at_least(assessment: Assessment, rating: str) -> bool:
