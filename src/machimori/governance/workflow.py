@@ -16,14 +16,13 @@ from rich.table import Table
 
 from machimori.diagnostics import InputError
 from machimori.governance.assessment import Assessment, assess
+from machimori.governance.assessment.result import RATINGS
 from machimori.governance.catalog import Catalog
 from machimori.governance.model import CityModel, load_model
 from machimori.governance.progress import Progress
+from machimori.governance.reports.labels import RATING_LABELS, pick
 from machimori.governance.text import Lang
 from machimori.validation import did_you_mean
-
-RATINGS = ("low", "medium", "high", "critical")
-RATING_JA = {"low": "低", "medium": "中", "high": "高", "critical": "重大"}
 
 
 def run(model_path: Path, catalog: Catalog, *, as_of: dt.date | None = None) -> tuple[Assessment, CityModel]:
@@ -105,7 +104,6 @@ def has_finding_at_least(assessment: Assessment, rating: str) -> bool:
 
 def print_summary(console: Console, assessment: Assessment, lang: Lang) -> None:
     """The assessment on a terminal: figures, findings by kind, the worst gaps."""
-    applicable = sum(1 for r in assessment.requirements if r.applicable)
     ja = lang == "ja"
     console.print(
         f"[bold]{escape(assessment.city_name(lang))}[/bold] ({escape(assessment.city_id)}) — "
@@ -114,7 +112,7 @@ def print_summary(console: Console, assessment: Assessment, lang: Lang) -> None:
     )
     console.print(
         ("要件" if ja else "requirements")
-        + f" {applicable}/{assessment.requirements_total}  "
+        + f" {assessment.requirements_applicable}/{assessment.requirements_total}  "
         + ("対象" if ja else "targets")
         + f" {len(assessment.targets)}  "
         + ("充足率" if ja else "coverage")
@@ -122,7 +120,7 @@ def print_summary(console: Console, assessment: Assessment, lang: Lang) -> None:
         + ("指摘" if ja else "findings")
         + f" {len(assessment.findings)}  "
         + ("未対応リスク" if ja else "open risks")
-        + f" {sum(1 for r in assessment.risks if r.open_requirements)}/{len(assessment.risks)}"
+        + f" {assessment.risks_open}/{len(assessment.risks)}"
     )
     table = Table(title="指摘 / findings (top 15)")
     table.add_column("評価 / rating", no_wrap=True)
@@ -136,7 +134,7 @@ def print_summary(console: Console, assessment: Assessment, lang: Lang) -> None:
 
 def _rating(rating: str, lang: Lang) -> str:
     colour = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}[rating]
-    return f"[{colour}]{RATING_JA[rating] if lang == 'ja' else rating}[/{colour}]"
+    return f"[{colour}]{pick(RATING_LABELS[rating], lang)}[/{colour}]"
 
 
 def example_town() -> Path:

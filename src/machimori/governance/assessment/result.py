@@ -11,6 +11,8 @@ from machimori.governance.text import CategoryId, Text
 
 ScopeKind = Literal["component", "stakeholder"]
 Rating = Literal["low", "medium", "high", "critical"]
+RATINGS: tuple[Rating, ...] = ("low", "medium", "high", "critical")
+"""Ratings from least to most severe."""
 ElementKind = Literal["flow", "component", "stakeholder", "dataset", "service", "requirement"]
 
 DONE: frozenset[str] = frozenset({"implemented", "not-applicable"})
@@ -140,3 +142,13 @@ class Assessment:
     coverage_by_stakeholder: dict[str, float]
     coverage: float
     requirements_total: int
+
+    @property
+    def requirements_applicable(self) -> int:
+        """Requirements with at least one target in this city."""
+        return sum(1 for r in self.requirements if r.applicable)
+
+    @property
+    def risks_open(self) -> int:
+        """Risk instances with at least one requirement not yet met."""
+        return sum(1 for r in self.risks if r.open_requirements)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from ruamel.yaml import YAML
 
 from machimori.governance.catalog.models import Catalog, Requirement
-from machimori.governance.text import Lang, Text
+from machimori.governance.text import CATEGORY_CODES, Lang, Text
 
 PROVENANCE_LABEL = {
     "verified": ("確認済", "verified"),
@@ -180,7 +180,7 @@ def export_yaml(catalog: Catalog) -> str:
 
 
 def _codes(r: Requirement) -> str:
-    return "".join({"governance": "G", "service": "S", "city-os": "O", "asset": "A"}[c] for c in r.categories)
+    return "".join(CATEGORY_CODES[c] for c in r.categories)
 
 
 def _provenance(r: Requirement, lang: Lang) -> str:

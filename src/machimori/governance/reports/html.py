@@ -97,7 +97,6 @@ def render_html(assessment: Assessment, catalog: Catalog, model: CityModel, lang
 def _context(assessment: Assessment, catalog: Catalog, model: CityModel, lang: Lang) -> dict[str, Any]:
     names = element_names(model, lang)
     by_rating: Counter[str] = Counter(f.rating for f in assessment.findings)
-    risks_open = sum(1 for r in assessment.risks if r.open_requirements)
 
     def bi(ja: str, en: str) -> str:
         return both(ja, en, lang)
@@ -113,13 +112,13 @@ def _context(assessment: Assessment, catalog: Catalog, model: CityModel, lang: L
         "generator": f"machimori {__version__}",
         "summary": {
             "requirements_total": assessment.requirements_total,
-            "requirements_applicable": sum(1 for r in assessment.requirements if r.applicable),
+            "requirements_applicable": assessment.requirements_applicable,
             "targets": len(assessment.targets),
             "coverage": f"{assessment.coverage:.1%}",
             "findings": len(assessment.findings),
             "risks_total": len(assessment.risks),
-            "risks_open": risks_open,
-            "risks_mitigated": len(assessment.risks) - risks_open,
+            "risks_open": assessment.risks_open,
+            "risks_mitigated": len(assessment.risks) - assessment.risks_open,
             "gaps": len(assessment.gaps),
         },
         "ratings": [(rating, by_rating.get(rating, 0)) for rating in RATINGS],

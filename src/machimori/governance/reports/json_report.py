@@ -22,7 +22,6 @@ def to_json(assessment: Assessment, catalog: Catalog, progress: Progress | None 
 
 
 def _result(assessment: Assessment, catalog: Catalog) -> dict[str, Any]:
-    risks_open = sum(1 for r in assessment.risks if r.open_requirements)
     return {
         "schema_version": SCHEMA_VERSION,
         "generator": f"machimori {__version__}",
@@ -31,13 +30,13 @@ def _result(assessment: Assessment, catalog: Catalog) -> dict[str, Any]:
         "catalog": {"sources": assessment.catalog_sources},
         "summary": {
             "requirements_total": assessment.requirements_total,
-            "requirements_applicable": sum(1 for r in assessment.requirements if r.applicable),
+            "requirements_applicable": assessment.requirements_applicable,
             "targets_total": len(assessment.targets),
             "findings_total": len(assessment.findings),
             "findings_by_kind": dict(sorted(Counter(f.kind for f in assessment.findings).items())),
             "findings_by_rating": dict(sorted(Counter(f.rating for f in assessment.findings).items())),
             "risks_total": len(assessment.risks),
-            "risks_open": risks_open,
+            "risks_open": assessment.risks_open,
             "gaps_total": len(assessment.gaps),
             "coverage": assessment.coverage,
             "coverage_by_category": assessment.coverage_by_category,

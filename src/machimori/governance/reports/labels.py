@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from machimori.governance.assessment.result import RATINGS as ASSESSMENT_RATINGS
 from machimori.governance.catalog import Catalog
 from machimori.governance.model.schema import City, CityModel, StatusValue
 from machimori.governance.text import CATEGORY_IDS, Lang, Text
@@ -25,7 +26,8 @@ STATUS_LABELS: dict[str, tuple[str, str]] = {
     "unknown": ("不明", "unknown"),
 }
 
-RATINGS: tuple[str, ...] = ("critical", "high", "medium", "low")
+RATINGS: tuple[str, ...] = tuple(reversed(ASSESSMENT_RATINGS))
+"""Most severe first, as reports list them."""
 RATING_LABELS: dict[str, tuple[str, str]] = {
     "critical": ("重大", "critical"),
     "high": ("高", "high"),
