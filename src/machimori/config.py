@@ -1,0 +1,89 @@
+"""Settings: embedded defaults, an optional TOML file, then MACHIMORI_* environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from machimori.diagnostics import InputError, Problem
+
+ENV_PREFIX = "MACHIMORI_"
+
+
+def default_data_dir() -> Path:
+    """Where machimori keeps its database and keys unless told otherwise."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "machimori"
+
+
+class Settings(BaseModel):
+    """Everything an operator can set; each setting has a safe default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="database file, keys")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir")
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8750, ge=0, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    behind_tls_proxy: bool = Field(False, description="a TLS-terminating proxy is in front of a public bind")
+    admin_token: str | None = Field(None, min_length=32, description="first admin credential; else generated")
+    audit_origin: str = Field("machimori.localhost/audit", description="the log's name in its checkpoints")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    city_model: Path | None = Field(None, description="city model to serve")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in use."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'machimori.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens only on this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def load_settings(file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, then the file (or MACHIMORI_CONFIG), then the environment, then overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    file = file or (Path(environ[ENV_PREFIX + "CONFIG"]) if environ.get(ENV_PREFIX + "CONFIG") else None)
+    source = "settings"
+    if file is not None:
+        source = str(file)
+        try:
+            values.update(tomllib.loads(file.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise InputError([Problem(str(file), 0, 0, "設定ファイルがありません / config file not found")]) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise InputError([Problem(str(file), 0, 0, f"TOML として読めません / not TOML: {error}")]) from None
+    for name in Settings.model_fields:
+        if (raw := environ.get(ENV_PREFIX + name.upper())) is not None and raw != "":
+            values[name] = raw
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        problems = [
+            Problem(source, 0, 0, f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}")
+            for e in error.errors()
+        ]
+        raise InputError(problems) from None

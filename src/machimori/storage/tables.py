@@ -1,0 +1,82 @@
+"""The tables of machimori (the schema that migrations create)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite makes an INTEGER PRIMARY KEY the row id itself; BIGINT there would add a second index.
+Index64 = BigInteger().with_variant(Integer(), "sqlite")
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("origin", String(255), nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("idx", Index64, primary_key=True, autoincrement=False),
+    Column("entry", Text, nullable=False, doc="RFC 8785 canonical JSON of the logged object"),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("link_hash", LargeBinary(32), nullable=False, doc="SHA-256(0x02 ‖ previous link ‖ leaf hash)"),
+)
+
+audit_nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+security_events = Table(
+    "security_events",
+    metadata,
+    Column("uid", String(36), primary_key=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("class_uid", Integer, nullable=False, index=True),
+    Column("severity_id", SmallInteger, nullable=False, index=True),
+    Column("tenant", String(255), index=True),
+    Column("actor", String(255), index=True),
+    Column("device", String(255), index=True),
+    Column("message", Text, nullable=False),
+    Column("body", Text, nullable=False, doc="the whole event as JSON"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
