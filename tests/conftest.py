@@ -1,0 +1,69 @@
+"""Fixtures shared by every test: real databases (SQLite always, PostgreSQL where it runs)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from machimori.storage import Database, open_database
+
+POSTGRES_ADMIN = os.environ.get("MACHIMORI_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+REQUIRE_SERVICES = os.environ.get("MACHIMORI_REQUIRE_SERVICES") == "1"
+
+
+def _postgres_admin():  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+
+
+def postgres_unavailable() -> str | None:
+    """Why PostgreSQL cannot be used here, or None if it can."""
+    try:
+        with _postgres_admin():
+            return None
+    except Exception as error:  # any failure to connect means: not available
+        return f"PostgreSQL at {POSTGRES_ADMIN!r} is not reachable: {error}"
+
+
+@pytest.fixture(scope="session")
+def postgres_reason() -> str | None:
+    reason = postgres_unavailable()
+    if reason and REQUIRE_SERVICES:
+        pytest.fail(f"MACHIMORI_REQUIRE_SERVICES=1 but {reason}")
+    return reason
+
+
+@pytest.fixture
+def postgres_url(postgres_reason: str | None) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    if postgres_reason:
+        pytest.skip(postgres_reason)
+    name = f"machimori_test_{uuid.uuid4().hex[:12]}"
+    with _postgres_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with _postgres_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database URL of each kind machimori supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'machimori.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """A migrated database of each kind."""
+    db = open_database(database_url)
+    yield db
+    db.dispose()
