@@ -1,0 +1,73 @@
+"""The spine, opened once: database, audit log, event stream and first-run credentials."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from machimori.audit.keys import signing_keys
+from machimori.audit.log import AuditLog, OriginMismatch
+from machimori.audit.note import Verifier
+from machimori.config import Settings
+from machimori.diagnostics import InputError
+from machimori.events import EventClass, EventStream, Resource, SecurityEvent
+from machimori.identity import tokens
+from machimori.storage import Database, open_database
+
+log = logging.getLogger(__name__)
+WITNESS_KEYS = "witnesses"
+
+
+@dataclass
+class Platform:
+    """What every plane shares in one process."""
+
+    settings: Settings
+    database: Database
+    audit: AuditLog
+    events: EventStream
+    first_admin_token: str | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Commit what is queued and release the database."""
+        self.audit.close()
+        self.events.close()
+        self.database.dispose()
+
+
+def witness_keys(keys_dir: Path) -> list[Verifier]:
+    """The verifier keys of the witnesses this log accepts (keys/witnesses/*.vkey)."""
+    from machimori.audit.keys import read_verifier
+
+    return [read_verifier(str(path)) for path in sorted((keys_dir / WITNESS_KEYS).glob("*.vkey"))]
+
+
+def open_platform(settings: Settings) -> Platform:
+    """Open the database (migrating it), the audit log and the event stream; make the first admin if none."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = open_database(settings.sqlalchemy_url, synchronous=settings.sqlite_synchronous)
+    try:
+        audit = AuditLog(
+            database,
+            settings.audit_origin,
+            signing_keys(settings.keys_dir, settings.audit_origin),
+            witness_keys(settings.keys_dir),
+        )
+    except OriginMismatch as error:
+        database.dispose()
+        raise InputError.single("audit_origin", str(error)) from None
+    platform = Platform(settings, database, audit, EventStream(database))
+    if not tokens.has_admin(database):
+        _, secret = tokens.create_token(database, "admin", tokens.Role.admin, settings.admin_token)
+        platform.first_admin_token = None if settings.admin_token else secret
+        platform.events.emit(
+            SecurityEvent(
+                class_uid=EventClass.ACCOUNT_CHANGE,
+                activity_id=1,
+                message="first admin credential created / 初回の管理者資格情報を作成",
+                resources=[Resource(uid="admin", type="api_token")],
+            )
+        )
+        audit.append_sync({"action": "token.create", "role": "admin", "name": "admin", "reason": "first run"})
+    return platform

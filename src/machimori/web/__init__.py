@@ -1,0 +1,1 @@
+"""The web server: one FastAPI application for every plane's API."""

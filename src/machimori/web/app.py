@@ -1,0 +1,80 @@
+"""The application factory: one FastAPI app over the platform's spine."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
+
+from machimori import __version__
+from machimori.governance.served import LoadedCity
+from machimori.platform import Platform
+from machimori.web import problems, routes_audit, routes_city, routes_events, routes_health, routes_tokens
+
+access = logging.getLogger("machimori.access")
+
+
+def create_app(platform: Platform, *, city: LoadedCity | None = None, close_platform: bool = True) -> FastAPI:
+    """The API over an opened platform; shutting the app down commits what is queued and closes it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_platform:
+            platform.close()
+
+    app = FastAPI(
+        title="machimori 街守",
+        version=__version__,
+        description="スマートシティのセキュリティ基盤 / the security platform of a smart city's data platform",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.platform = platform
+    app.state.city = city
+    problems.install(app)
+    for module in (routes_health, routes_audit, routes_events, routes_tokens, routes_city):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def log_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        access.info(
+            "%s %s %d",
+            request.method,
+            request.url.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "client": request.client.host if request.client else None,
+            },
+        )
+        return response
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home() -> str:
+        return _HOME
+
+    return app
+
+
+_HOME = """<!doctype html><html lang="ja"><meta charset="utf-8"><title>machimori 街守</title>
+<body style="font-family:sans-serif;max-width:48em;margin:2em auto">
+<h1>machimori 街守</h1><p>スマートシティのセキュリティ基盤 / the security platform of a smart city's data platform</p>
+<ul>
+<li><a href="/api/v1/audit/checkpoint">/api/v1/audit/checkpoint</a> — 監査ログの署名付きチェックポイント / signed checkpoint of the audit log</li>
+<li><a href="/api/v1/city">/api/v1/city</a> — 都市モデルと評価の要約 / the city model and its assessment</li>
+<li><a href="/api/v1/governance/report">/api/v1/governance/report</a> — ガイドライン評価レポート / guideline assessment report</li>
+<li>/api/v1/events — セキュリティイベント(要トークン)/ security events (token needed)</li>
+<li><a href="/openapi.json">/openapi.json</a> — API 定義 / OpenAPI document</li>
+<li><a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a></li>
+</ul></body></html>"""
