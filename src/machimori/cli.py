@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from machimori import __version__
+from machimori.cli_platform import audit_app, db_app, serve, token_app
 from machimori.diagnostics import InputError, write_user_file
 from machimori.governance.catalog import Catalog, load_catalog
 from machimori.governance.text import Lang
@@ -32,6 +33,10 @@ catalog_app = typer.Typer(
 model_app = typer.Typer(help="都市モデル / the city model file.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(model_app, name="model")
+app.add_typer(audit_app, name="audit")
+app.add_typer(token_app, name="token")
+app.add_typer(db_app, name="db")
+app.command()(serve)
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
