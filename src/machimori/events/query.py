@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_, select, true
 
 from machimori.storage import Database
 from machimori.storage.tables import security_events
@@ -51,7 +51,7 @@ class EventQuery:
         if self.before is not None:
             conditions.append(table.c.uid < self.before)
         limit = max(1, min(self.limit, MAX_LIMIT))
-        return select(table.c.uid, table.c.body).where(and_(*conditions)).order_by(table.c.uid.desc()).limit(limit)
+        return select(table.c.uid, table.c.body).where(and_(true(), *conditions)).order_by(table.c.uid.desc()).limit(limit)
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
