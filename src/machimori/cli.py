@@ -277,11 +277,35 @@ def _output_format(format_: ReportFormat | None, output: Path | None) -> ReportF
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="報告書の出力先 / where reports go")] = Path("machimori-demo"),
     lang: LangOption = "ja",
+    port: Annotated[int, typer.Option(help="サーバーのポート / the server's port")] = 8750,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="最後にサーバーを起動 / start the server at the end")
+    ] = True,
 ) -> None:
-    """デモ：架空の町「港町」を評価 / demo: assess the example town and write its reports."""
+    """デモ：架空の町「港町」で全機能を実演しサーバーを起動 / demo: every capability on the example town, then the server."""
+    from machimori.cli_platform import run_server
+    from machimori.demo import demo_settings, run_platform_demo
     from machimori.governance.demo import run_demo
 
     run_demo(out, out_dir, lang)
+    settings = demo_settings(out_dir, port)
+    tokens = run_platform_demo(out, settings)
+    url = f"http://127.0.0.1:{port}"
+    banner = [
+        "",
+        f"街守 machimori — {url}  (Ctrl-C で停止 / to stop)",
+        f"  {url}/                      はじめに / start here",
+        f"  {url}/api/v1/governance/report   評価レポート / assessment report",
+        f"  {url}/api/v1/audit/checkpoint    署名付きチェックポイント / signed checkpoint",
+        f"  {url}/openapi.json               API",
+        *tokens,
+        f'  curl -H "Authorization: Bearer <auditor token>" {url}/api/v1/events',
+    ]
+    if not serve_after:
+        for line in banner:
+            out.print(line, markup=False)
+        return
+    run_server(settings, banner)
 
 
 def _parse_date(value: str | None) -> dt.date | None:

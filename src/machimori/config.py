@@ -83,7 +83,6 @@ def load_settings(file: Path | None = None, environ: Mapping[str, str] | None = 
         return Settings(**values)
     except ValidationError as error:
         problems = [
-            Problem(source, 0, 0, f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}")
-            for e in error.errors()
+            Problem(source, 0, 0, f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}") for e in error.errors()
         ]
         raise InputError(problems) from None

@@ -22,8 +22,6 @@ from machimori.audit.verify import VerifyReport
 from machimori.storage import Database
 from machimori.storage.tables import audit_checkpoints, audit_entries, audit_head
 
-from .conftest import ORIGIN
-
 SIZE = 24
 
 
@@ -60,7 +58,9 @@ def test_an_honest_log_verifies(honest: AuditLog, signer: Signer) -> None:
 
 def test_an_edited_entry_is_reported_at_its_index(honest: AuditLog, signer: Signer) -> None:
     edited = canonical_json({"action": "grant", "seq": 7, "who": "intruder"}).decode()
-    tamper(honest.database, lambda c: c.execute(update(audit_entries).where(audit_entries.c.idx == 7).values(entry=edited)))
+    tamper(
+        honest.database, lambda c: c.execute(update(audit_entries).where(audit_entries.c.idx == 7).values(entry=edited))
+    )
     assert kinds(verify(honest, signer)) == [(7, "edited")]
 
 

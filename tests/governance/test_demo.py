@@ -13,7 +13,7 @@ def test_demo_writes_reports_and_closes_three_gaps(tmp_path: Path) -> None:
     example_before = EXAMPLE.read_bytes()
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "machimori.cli", "demo", "--out", str(out)],
+        [sys.executable, "-m", "machimori.cli", "demo", "--out", str(out), "--no-serve"],
         capture_output=True,
         text=True,
         check=False,

@@ -42,12 +42,23 @@ class ServerProcess:
         return subprocess.run(command, env=self.env(), capture_output=True, text=True, timeout=120)
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "machimori.cli", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "machimori.cli",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+        ]
         self.process = subprocess.Popen(command, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+                raise RuntimeError(
+                    f"server exited: {self.process.stderr.read().decode() if self.process.stderr else ''}"
+                )
             try:
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
                     return

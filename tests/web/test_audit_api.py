@@ -97,9 +97,7 @@ def test_bad_requests_get_problem_details(client: TestClient, admin: dict[str, s
 def test_unloggable_bodies_are_refused_and_nothing_is_logged(
     client: TestClient, admin: dict[str, str], platform: Platform, body: str, status: int
 ) -> None:
-    response = client.post(
-        "/api/v1/audit/entries", content=body, headers={**admin, "Content-Type": "application/json"}
-    )
+    response = client.post("/api/v1/audit/entries", content=body, headers={**admin, "Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert platform.audit.head().size == 1  # only the first-run record
@@ -161,7 +159,9 @@ def test_export_streams_a_file_that_verifies_offline(
     assert report.ok and report.entries == 7
 
 
-def test_a_witness_cosignature_is_added_to_the_checkpoint(client: TestClient, admin: dict[str, str], platform: Platform) -> None:
+def test_a_witness_cosignature_is_added_to_the_checkpoint(
+    client: TestClient, admin: dict[str, str], platform: Platform
+) -> None:
     witness = Signer.generate("witness.example/w", COSIGNATURE_V1)
     platform.audit.witnesses.append(witness.verifier)
     note = client.get("/api/v1/audit/checkpoint").text
@@ -180,5 +180,10 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:
     ready = client.get("/readyz").json()
     assert ready == {"status": "ready", "checks": {"database": "ok", "schema": "ok"}}
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/api/v1/audit/entries", "/api/v1/audit/proof/inclusion", "/api/v1/audit/checkpoint", "/api/v1/events"):
+    for path in (
+        "/api/v1/audit/entries",
+        "/api/v1/audit/proof/inclusion",
+        "/api/v1/audit/checkpoint",
+        "/api/v1/events",
+    ):
         assert path in paths

@@ -19,7 +19,9 @@ def trusted_checkpoint(text: str, source: str, verifiers: list[Verifier]) -> Che
     try:
         return open_checkpoint(text, verifiers)
     except CheckpointError as error:
-        raise InputError.single(source, f"チェックポイントを検証できません / checkpoint not accepted: {error}") from None
+        raise InputError.single(
+            source, f"チェックポイントを検証できません / checkpoint not accepted: {error}"
+        ) from None
 
 
 def _anchors(notes: Iterable[str], verifiers: list[Verifier], origin: str) -> tuple[list[Checkpoint], list[Finding]]:

@@ -102,7 +102,10 @@ class ExportReader:
 
     def _row(self, value: Any, number: int) -> Row:
         if not isinstance(value, dict) or not {"index", "entry", "leaf_hash", "link_hash"} <= set(value):
-            raise self._fail(number, "index, entry, leaf_hash, link_hash が必要です / an entry line needs index, entry, leaf_hash, link_hash")
+            raise self._fail(
+                number,
+                "index, entry, leaf_hash, link_hash が必要です / an entry line needs index, entry, leaf_hash, link_hash",
+            )
         index = value["index"]
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise self._fail(number, f"index が不正です / bad index {index!r}")

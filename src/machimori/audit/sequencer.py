@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -268,10 +269,8 @@ def _deliver(batch: Iterable[_Request], results: list[Appended] | BaseException)
         else:
             future.set_result(outcome)
     for loop, settlements in per_loop.items():
-        try:
+        with contextlib.suppress(RuntimeError):  # the caller's loop has closed: nobody waits for these
             loop.call_soon_threadsafe(_settle, settlements)
-        except RuntimeError:  # the caller's loop has closed: nobody waits for these
-            pass
 
 
 def _settle(settlements: list[tuple[asyncio.Future[Any], Any]]) -> None:

@@ -120,7 +120,9 @@ def read_entry(connection: Connection, index: int) -> StoredEntry:
     return StoredEntry(row.idx, row.entry, row.leaf_hash, row.link_hash)
 
 
-def iter_entries(connection: Connection, start: int = 0, end: int | None = None, page: int = 5000) -> Iterator[StoredEntry]:
+def iter_entries(
+    connection: Connection, start: int = 0, end: int | None = None, page: int = 5000
+) -> Iterator[StoredEntry]:
     """Every stored row from start (to end, exclusive) in index order, read page by page."""
     position = start
     while end is None or position < end:

@@ -80,8 +80,8 @@ def _leaf_of(entry: Any) -> bytes | None:
 def verify_rows(rows: Iterable[Row], anchors: Iterable[Checkpoint]) -> VerifyReport:
     """Check rows in index order against each other and against trusted checkpoints."""
     by_size: dict[int, Checkpoint] = {}
-    for anchor in anchors:
-        by_size.setdefault(anchor.size, anchor)
+    for given in anchors:
+        by_size.setdefault(given.size, given)
     report = VerifyReport(anchors=sorted(by_size))
     findings = report.findings
     frontier = merkle.Frontier()

@@ -133,7 +133,7 @@ class SecurityEvent(BaseModel):
         }
         if self.actor:
             actor = self.actor
-            user = {k: v for k, v in {"uid": actor.uid, "name": actor.name}.items() if v is not None}
+            user: dict[str, Any] = {k: v for k, v in {"uid": actor.uid, "name": actor.name}.items() if v is not None}
             if actor.org:
                 user["org"] = {"name": actor.org}
             body["actor"] = {"user": user, **({"app_name": actor.app_name} if actor.app_name else {})}

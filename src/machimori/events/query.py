@@ -41,17 +41,26 @@ class EventQuery:
             conditions.append(table.c.class_uid == self.class_uid)
         if self.min_severity is not None:
             conditions.append(table.c.severity_id >= self.min_severity)
-        for column, value in ((table.c.actor, self.actor), (table.c.device, self.device), (table.c.tenant, self.tenant)):
+        for column, value in (
+            (table.c.actor, self.actor),
+            (table.c.device, self.device),
+            (table.c.tenant, self.tenant),
+        ):
             if value is not None:
                 conditions.append(column == value)
         if self.text:
             conditions.append(
-                or_(table.c.message.contains(self.text, autoescape=True), table.c.body.contains(self.text, autoescape=True))
+                or_(
+                    table.c.message.contains(self.text, autoescape=True),
+                    table.c.body.contains(self.text, autoescape=True),
+                )
             )
         if self.before is not None:
             conditions.append(table.c.uid < self.before)
         limit = max(1, min(self.limit, MAX_LIMIT))
-        return select(table.c.uid, table.c.body).where(and_(true(), *conditions)).order_by(table.c.uid.desc()).limit(limit)
+        return (
+            select(table.c.uid, table.c.body).where(and_(true(), *conditions)).order_by(table.c.uid.desc()).limit(limit)
+        )
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

@@ -157,7 +157,9 @@ class EventStream:
     def _store(self, batch: list[SecurityEvent]) -> None:
         try:
             with self._database.engine.begin() as connection:
-                connection.execute(insert(security_events), [dict(zip(EVENT_COLUMNS, row_of(e), strict=True)) for e in batch])
+                connection.execute(
+                    insert(security_events), [dict(zip(EVENT_COLUMNS, row_of(e), strict=True)) for e in batch]
+                )
         except Exception:
             log.exception("storing %d security events failed", len(batch))
         finally:

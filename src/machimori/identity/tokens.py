@@ -91,7 +91,9 @@ def list_tokens(database: Database) -> list[dict[str, object]]:
     """Every token's id, name, role and dates (never the secret)."""
     with database.engine.connect() as connection:
         rows = connection.execute(
-            select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.created_at, api_tokens.c.revoked_at)
+            select(
+                api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.created_at, api_tokens.c.revoked_at
+            )
         )
         return [dict(row._mapping) for row in rows]
 

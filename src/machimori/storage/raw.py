@@ -21,7 +21,8 @@ class RawStatement:
     def compile(cls, statement: ClauseElement, dialect: Dialect) -> RawStatement:
         compiled = statement.compile(dialect=dialect)
         positional = dialect.positional
-        return cls(str(compiled), tuple(compiled.positiontup or ()) if positional else None)
+        order = getattr(compiled, "positiontup", None) or ()
+        return cls(str(compiled), tuple(order) if positional else None)
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The values in the form the driver takes."""

@@ -6,7 +6,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Index,
     Integer,
     LargeBinary,
     MetaData,

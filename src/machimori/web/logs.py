@@ -30,12 +30,17 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
     """Configure the root logger and return a uvicorn log_config that uses it."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "loggers": {name: {"level": level, "propagate": True, "handlers": []} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        "loggers": {
+            name: {"level": level, "propagate": True, "handlers": []}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
     }

@@ -137,4 +137,3 @@ def export(request: Request, _: Annotated[Principal, Depends(require(Role.audito
         media_type="application/jsonl",
         headers={"Content-Disposition": 'attachment; filename="audit-export.jsonl"'},
     )
-

@@ -13,7 +13,9 @@ router = APIRouter(prefix="/api/v1", tags=["governance"])
 def _loaded(request: Request) -> Any:
     city = getattr(request.app.state, "city", None)
     if city is None:
-        raise HTTPException(404, "no city model is loaded (start with --city-model FILE) / 都市モデルが読み込まれていません")
+        raise HTTPException(
+            404, "no city model is loaded (start with --city-model FILE) / 都市モデルが読み込まれていません"
+        )
     return city
 
 
