@@ -248,6 +248,29 @@ def audit_verify(
     raise typer.Exit(1)
 
 
+@audit_app.command("witness")
+def audit_witness(
+    server: Annotated[str, typer.Option(help="ログのサーバー / the log's server URL")],
+    key: Annotated[Path, typer.Option("--key", help="証人の秘密鍵 / the witness's private key")],
+    log_key: Annotated[str, typer.Option("--log-key", help="ログの検証鍵 / the log's verifier key")],
+    state: Annotated[Path, typer.Option(help="最後に連署した状態 / where the witness keeps what it has seen")],
+) -> None:
+    """証人として連署 / as a witness: check the log only grew, then cosign its checkpoint."""
+    import httpx
+
+    from machimori.audit.keys import read_signer, read_verifier
+    from machimori.audit.witness import WitnessRefusal, witness_once
+
+    try:
+        checkpoint = witness_once(server, read_verifier(log_key), read_signer(key), state)
+    except WitnessRefusal as error:
+        out.print(f"REFUSED: {error}")
+        raise typer.Exit(1) from None
+    except (httpx.HTTPError, ValueError) as error:
+        raise InputError.single(server, f"the log's server did not answer as expected: {error}") from None
+    out.print(f"cosigned {checkpoint.origin} at size {checkpoint.size}")
+
+
 @key_app.command("show")
 def key_show(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
     """ログの検証鍵を表示 / print the log's verifier key(s) to publish."""
