@@ -1,6 +1,7 @@
 """Benchmark: the tamper-evident audit log — append throughput, its peer pymerkle, and proof latency at a large tree.
 
-Usage: python bench/audit_benchmark.py [--seconds 10] [--proof-entries 10000000] [--skip-postgres] [--skip-proofs]
+Usage: python bench/audit_benchmark.py [--seconds 10] [--proof-entries 10000000] [--proofs 10000]
+                                       [--skip-postgres] [--skip-proofs]
        python bench/audit_benchmark.py --quick        (2 s runs, 100,000-entry proof tree: a smoke test)
 
 What it measures, each append figure on a fresh database (a new temporary directory for SQLite, a new PostgreSQL
@@ -16,7 +17,8 @@ database on 127.0.0.1:5432 created for the run and dropped after it), durable as
                     (1,024 tasks, synchronous=NORMAL for the build only: the same rows and tree, fewer fsyncs),
                     cached as bench/out/audit-proofs-N.db and reused while its head size is N; then 10,000 random
                     inclusion proofs and 10,000 random consistency proofs, each call timed alone (p50, p99, max),
-                    and 100 of each verified against the roots (the run aborts if one fails).
+                    and 100 of each verified against the roots (the run aborts if one fails). --proofs K times
+                    K of each instead.
 
 The logged objects are small audit records: action, actor, resource, time, seq. A markdown table of every figure,
 with the machine, versions and date, is printed to stdout at the end; progress goes to stderr.
@@ -40,7 +42,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -393,12 +394,6 @@ def build_proof_log(entries: int) -> Built:
     return Built(path, False, seconds, file_size(path))
 
 
-def timed(call: Callable[[], list[bytes]]) -> tuple[list[bytes], int]:
-    start = time.perf_counter_ns()
-    proof = call()
-    return proof, time.perf_counter_ns() - start
-
-
 def latency(nanoseconds: list[int]) -> str:
     """p50, p99 and max (nearest rank) in milliseconds."""
     ordered = sorted(nanoseconds)
@@ -409,35 +404,63 @@ def latency(nanoseconds: list[int]) -> str:
     return f"p50 {rank(0.50):.3f} ms, p99 {rank(0.99):.3f} ms, max {ordered[-1] / 1e6:.3f} ms"
 
 
-def inclusion_latency(log: AuditLog, size: int, rng: random.Random) -> str:
-    """Time PROOFS random inclusion proofs in the tree of this size; verify the first VERIFIED of them."""
+Case = tuple[int, int]
+
+
+def time_proofs(
+    kind: str,
+    count: int,
+    case: Callable[[], Case],
+    prove: Callable[[int, int], list[bytes]],
+    check: Callable[[int, int, list[bytes]], bool],
+) -> str:
+    """Time count proofs of random cases, each call alone; then verify the first VERIFIED (abort if one fails)."""
     samples: list[int] = []
+    kept: list[tuple[Case, list[bytes]]] = []
+    started = reported = time.perf_counter()
+    for number in range(count):
+        a, b = case()
+        start = time.perf_counter_ns()
+        proof = prove(a, b)
+        samples.append(time.perf_counter_ns() - start)
+        if number < VERIFIED:
+            kept.append(((a, b), proof))
+        if time.perf_counter() - reported > 15:
+            reported = time.perf_counter()
+            left = (reported - started) / (number + 1) * (count - number - 1)
+            progress(f"{kind}: {number + 1:,} / {count:,} proofs, about {left / 60:.1f} min left")
+    for (a, b), proof in kept:
+        if not check(a, b, proof):
+            raise SystemExit(f"{kind} proof for ({a}, {b}) does not verify")
+    return latency(samples)
+
+
+def inclusion_latency(log: AuditLog, size: int, count: int, rng: random.Random) -> str:
+    """Random inclusion proofs (index < size) in the tree of this size."""
     root = log.root(size)
     if root != log.head().root:
         raise SystemExit(f"the root of size {size} is not the head root")
-    for number in range(PROOFS):
-        index = rng.randrange(size)
-        proof, taken = timed(partial(log.inclusion_proof, index, size))
-        samples.append(taken)
-        if number < VERIFIED and not verify_inclusion(index, size, log.entry(index).leaf_hash, proof, root):
-            raise SystemExit(f"inclusion proof of entry {index} in size {size} does not verify")
-    return latency(samples)
+
+    def check(index: int, tree_size: int, proof: list[bytes]) -> bool:
+        return verify_inclusion(index, tree_size, log.entry(index).leaf_hash, proof, root)
+
+    return time_proofs("inclusion", count, lambda: (rng.randrange(size), size), log.inclusion_proof, check)
 
 
-def consistency_latency(log: AuditLog, size: int, rng: random.Random) -> str:
-    """Time PROOFS random consistency proofs (1 ≤ first < second ≤ size); verify the first VERIFIED of them."""
-    samples: list[int] = []
-    for number in range(PROOFS):
+def consistency_latency(log: AuditLog, size: int, count: int, rng: random.Random) -> str:
+    """Random consistency proofs, 1 ≤ first < second ≤ size."""
+
+    def case() -> Case:
         second = rng.randint(2, size)
-        first = rng.randrange(1, second)
-        proof, taken = timed(partial(log.consistency_proof, first, second))
-        samples.append(taken)
-        if number < VERIFIED and not verify_consistency(first, second, log.root(first), log.root(second), proof):
-            raise SystemExit(f"consistency proof from size {first} to {second} does not verify")
-    return latency(samples)
+        return rng.randrange(1, second), second
+
+    def check(first: int, second: int, proof: list[bytes]) -> bool:
+        return verify_consistency(first, second, log.root(first), log.root(second), proof)
+
+    return time_proofs("consistency", count, case, log.consistency_proof, check)
 
 
-def proof_rows(entries: int) -> list[Row]:
+def proof_rows(entries: int, count: int) -> list[Row]:
     built = build_proof_log(entries)
     how = f"{BUILD_TASKS} tasks of `await log.append`, synchronous={BUILD_SYNCHRONOUS} for the build only"
     if built.reused:
@@ -459,23 +482,24 @@ def proof_rows(entries: int) -> list[Row]:
     with audit_log(f"sqlite:///{built.path}") as log:
         if log.head().size != entries:
             raise SystemExit(f"{built.path} holds {log.head().size} entries, not {entries}")
-        progress(f"timing {PROOFS:,} inclusion proofs at size {entries:,}")
-        inclusion = inclusion_latency(log, entries, rng)
-        progress(f"timing {PROOFS:,} consistency proofs up to size {entries:,}")
-        consistency = consistency_latency(log, entries, rng)
+        progress(f"timing {count:,} inclusion proofs at size {entries:,}")
+        inclusion = inclusion_latency(log, entries, count, rng)
+        progress(f"timing {count:,} consistency proofs up to size {entries:,}")
+        consistency = consistency_latency(log, entries, count, rng)
+    verified = min(count, VERIFIED)
     return [
         build,
         Row(
-            f"inclusion proof, {PROOFS:,} random (index < {entries:,})",
+            f"inclusion proof, {count:,} random (index < {entries:,})",
             "SQLite",
             inclusion,
-            f"`log.inclusion_proof`, each call timed alone; {VERIFIED} verified",
+            f"`log.inclusion_proof`, each call timed alone; {verified} verified",
         ),
         Row(
-            f"consistency proof, {PROOFS:,} random (1 ≤ first < second ≤ {entries:,})",
+            f"consistency proof, {count:,} random (1 ≤ first < second ≤ {entries:,})",
             "SQLite",
             consistency,
-            f"`log.consistency_proof`, each call timed alone; {VERIFIED} verified",
+            f"`log.consistency_proof`, each call timed alone; {verified} verified",
         ),
     ]
 
@@ -503,6 +527,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--proof-entries", type=int, help="size of the proof tree (default 10,000,000, --quick 100,000)"
     )
+    parser.add_argument("--proofs", type=int, default=PROOFS, help=f"proofs timed of each kind (default {PROOFS:,})")
     parser.add_argument("--skip-postgres", action="store_true", help="no PostgreSQL figures")
     parser.add_argument("--skip-proofs", action="store_true", help="no proof tree build and no proof latencies")
     parser.add_argument("--quick", action="store_true", help="2 s runs and a 100,000-entry proof tree")
@@ -511,6 +536,8 @@ def parse_arguments() -> argparse.Namespace:
     args.proof_entries = args.proof_entries or (100_000 if args.quick else 10_000_000)
     if args.proof_entries < 2:
         parser.error("--proof-entries must be at least 2")
+    if args.proofs < 1:
+        parser.error("--proofs must be at least 1")
     return args
 
 
@@ -533,7 +560,7 @@ def main() -> None:
             )
     rows += peer_rows(args.seconds, on_sqlite)
     if not args.skip_proofs:
-        rows += proof_rows(args.proof_entries)
+        rows += proof_rows(args.proof_entries, args.proofs)
     print(f"# machimori audit log — {machine(pg)}")
     print()
     print(table(rows))

@@ -84,13 +84,15 @@ def row_of(event: SecurityEvent) -> tuple[object, ...]:
 class EventStream:
     """Where every plane reports what happened."""
 
-    def __init__(self, database: Database, transport: Transport | None = None) -> None:
+    def __init__(self, database: Database, transport: Transport | None = None, interval: float = 0.2) -> None:
         self._database = database
+        self._interval = interval
         self._queue: queue.SimpleQueue[SecurityEvent | None] = queue.SimpleQueue()
         self._subscriptions: list[Subscription] = []
         self._lock = threading.Lock()
         self._idle = threading.Condition()
         self._pending = 0
+        self._wake = threading.Event()
         self.transport = transport or LocalTransport()
         self.transport.listen(self._fan_out)
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
@@ -127,11 +129,13 @@ class EventStream:
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every event emitted so far is stored."""
+        self._wake.set()
         with self._idle:
             self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self) -> None:
         """Store what is queued and stop."""
+        self._wake.set()
         self._queue.put(None)
         self._thread.join()
 
@@ -140,7 +144,11 @@ class EventStream:
             first = self._queue.get()
             batch = [first] if first is not None else []
             stopping = first is None
-            while not stopping and len(batch) < 1000:
+            if not stopping:
+                # Store at most every `interval` seconds, so that on SQLite the event writer seldom
+                # competes with the audit log's sequencer for the database's one write lock.
+                self._wake.wait(self._interval)
+            while not stopping and len(batch) < 10_000:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
@@ -151,6 +159,9 @@ class EventStream:
                     batch.append(item)
             if batch:
                 self._store(batch)
+            with self._idle:
+                if self._pending == 0:
+                    self._wake.clear()
             if stopping:
                 return
 

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from machimori.ids import uuid7
 from machimori.storage import Database
@@ -66,14 +66,15 @@ def create_token(database: Database, name: str, role: Role, secret: str | None =
     return principal, secret
 
 
+_ACTIVE_TOKEN = select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role).where(
+    api_tokens.c.token_hash == bindparam("token_hash"), api_tokens.c.revoked_at.is_(None)
+)
+
+
 def authenticate(database: Database, secret: str) -> Principal | None:
     """The principal of a valid, unrevoked token, or None."""
     with database.engine.connect() as connection:
-        row = connection.execute(
-            select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role).where(
-                api_tokens.c.token_hash == _hash(secret), api_tokens.c.revoked_at.is_(None)
-            )
-        ).one_or_none()
+        row = connection.execute(_ACTIVE_TOKEN, {"token_hash": _hash(secret)}).one_or_none()
     return None if row is None else Principal(row.id, row.name, Role(row.role))
 
 
