@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from machimori.config import Settings, load_settings
 from machimori.diagnostics import InputError, Problem, read_user_file, write_user_file
+
+if TYPE_CHECKING:
+    from machimori.audit.log import AuditLog
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -104,7 +107,7 @@ def run_server(settings: Settings, banner: list[str] | None = None) -> None:
     )
 
 
-def _open_log(settings: Settings):  # type: ignore[no-untyped-def]
+def _open_log(settings: Settings) -> AuditLog:
     from machimori.audit.keys import signing_keys
     from machimori.audit.log import AuditLog, OriginMismatch
     from machimori.storage import open_database

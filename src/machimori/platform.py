@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from machimori.audit.keys import signing_keys
+from machimori.audit.keys import read_verifier, signing_keys
 from machimori.audit.log import AuditLog, OriginMismatch
 from machimori.audit.note import Verifier
 from machimori.config import Settings
@@ -38,8 +38,6 @@ class Platform:
 
 def witness_keys(keys_dir: Path) -> list[Verifier]:
     """The verifier keys of the witnesses this log accepts (keys/witnesses/*.vkey)."""
-    from machimori.audit.keys import read_verifier
-
     return [read_verifier(str(path)) for path in sorted((keys_dir / WITNESS_KEYS).glob("*.vkey"))]
 
 

@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from machimori.audit.merkle import FIRST_LINK, Frontier, leaf_hash, link_hash
+from machimori.audit.store import HEAD_ID, read_hashes
 from machimori.storage.engine import Database
 from machimori.storage.raw import RawStatement
 from machimori.storage.tables import audit_entries, audit_head, audit_nodes
 
 log = logging.getLogger(__name__)
-HEAD_ID = 1
 MAX_BATCH = 4096
 ENTRY_COLUMNS = ("idx", "entry", "leaf_hash", "link_hash")
 NODE_COLUMNS = ("level", "idx", "hash")
@@ -48,8 +48,6 @@ class LogClosed(RuntimeError):
 
 def load_frontier(connection: Connection, size: int) -> Frontier:
     """The frontier of the stored tree of this size, read from its O(log n) stored nodes."""
-    from machimori.audit.store import read_hashes
-
     ids = Frontier.node_ids(size)
     hashes = read_hashes(connection, ids)
     return Frontier(size, [(level, hashes[(level, index)]) for level, index in ids])

@@ -24,10 +24,6 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    def writer(self) -> Connection:
-        """A connection whose transactions take the write lock at once (SQLite BEGIN IMMEDIATE)."""
-        return self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
-
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -50,8 +46,7 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        connection.exec_driver_sql("BEGIN")
 
     return engine
 
