@@ -187,3 +187,25 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:
         "/api/v1/events",
     ):
         assert path in paths
+
+
+def test_a_huge_body_is_refused_before_it_is_read(client: TestClient, admin: dict[str, str]) -> None:
+    response = client.post(
+        "/api/v1/audit/entries",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_event_search_treats_sql_wildcards_and_quotes_as_text(
+    client: TestClient, admin: dict[str, str], platform: Platform
+) -> None:
+    platform.events.flush()
+    assert client.get("/api/v1/events", params={"q": "admin"}, headers=admin).json()["events"]
+    for text in ("%", "%admin%", "' OR 1=1 --", '"; DROP TABLE security_events; --'):
+        response = client.get("/api/v1/events", params={"q": text}, headers=admin)
+        assert response.status_code == 200
+        assert response.json()["events"] == []
+    assert client.get("/api/v1/events", params={"q": "admin"}, headers=admin).json()["events"]

@@ -15,6 +15,7 @@ from machimori import __version__
 from machimori.governance.served import LoadedCity
 from machimori.platform import Platform
 from machimori.web import problems, routes_audit, routes_city, routes_events, routes_health, routes_tokens
+from machimori.web.problems import problem
 
 access = logging.getLogger("machimori.access")
 
@@ -42,6 +43,7 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
     for module in (routes_health, routes_audit, routes_events, routes_tokens, routes_city):
         app.include_router(module.router)
 
+    app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -49,6 +51,43 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
         return _HOME
 
     return app
+
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyLimit:
+    """Refuses request bodies over MAX_BODY_BYTES with 413, before they are read into memory."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await problem(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLarge:
+            await problem(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    """A streamed request body passed the limit."""
 
 
 class AccessLog:
