@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,16 @@ def test_cosignature_of_a_known_witness_is_kept_and_a_stranger_is_refused(databa
             log.add_cosignature(1, forged)
     finally:
         log.close()
+
+
+def test_proof_nodes_are_read_by_primary_key_not_by_scanning(tmp_path: Path) -> None:
+    """A proof at ten million entries stays fast only if each node is a key lookup (SQLite query plan)."""
+    from machimori.audit.store import node_query
+    from machimori.storage import open_database
+
+    database = open_database(f"sqlite:///{tmp_path / 'plan.db'}")
+    statement = node_query([(1, 4), (3, 0), (7, 2)]).compile(database.engine, compile_kwargs={"literal_binds": True})
+    with database.engine.connect() as connection:
+        plan = " | ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}"))
+    database.dispose()
+    assert "USING PRIMARY KEY" in plan and "SCAN audit_nodes" not in plan, plan

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, Select, and_, or_, select
 
 from machimori.audit import merkle
 from machimori.audit.merkle import NodeId, ProofError, Range
@@ -62,16 +62,24 @@ def read_hashes(connection: Connection, ids: Sequence[NodeId]) -> dict[NodeId, b
         )
         found.update(((0, row.idx), row.leaf_hash) for row in rows)
     if inner:
-        rows = connection.execute(
-            select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).where(
-                tuple_(audit_nodes.c.level, audit_nodes.c.idx).in_(inner)
-            )
-        )
+        rows = connection.execute(node_query(inner))
         found.update(((row.level, row.idx), row.hash) for row in rows)
     missing = [node for node in ids if node not in found]
     if missing:
         raise ProofError(f"stored tree is missing node(s) {missing[:3]}")
     return found
+
+
+def node_query(nodes: Sequence[NodeId]) -> Select[tuple[int, int, bytes]]:
+    """One primary-key lookup per stored node.
+
+    (level = ? AND idx = ?) OR … uses the key on SQLite and PostgreSQL alike; a row-value IN list
+    would make SQLite scan the whole table.
+    """
+    table = audit_nodes.c
+    return select(table.level, table.idx, table.hash).where(
+        or_(*(and_(table.level == level, table.idx == index) for level, index in nodes))
+    )
 
 
 def range_hashes(connection: Connection, ranges: Sequence[Range]) -> list[bytes]:
