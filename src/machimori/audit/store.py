@@ -7,10 +7,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select
 
 from machimori.audit import merkle
 from machimori.audit.merkle import NodeId, ProofError, Range
+from machimori.storage.raw import RawStatement
 from machimori.storage.tables import audit_checkpoints, audit_entries, audit_head, audit_nodes
 
 HEAD_ID = 1
@@ -56,21 +57,45 @@ def read_hashes(connection: Connection, ids: Sequence[NodeId]) -> dict[NodeId, b
     found: dict[NodeId, bytes] = {}
     leaves = [index for level, index in ids if level == 0]
     inner = [(level, index) for level, index in ids if level > 0]
-    if leaves:
-        rows = connection.execute(
-            select(audit_entries.c.idx, audit_entries.c.leaf_hash).where(audit_entries.c.idx.in_(leaves))
-        )
-        found.update(((0, row.idx), row.leaf_hash) for row in rows)
-    if inner:
-        rows = connection.execute(node_query(inner))
-        found.update(((row.level, row.idx), row.hash) for row in rows)
+    cursor = connection.connection.cursor()
+    try:
+        if leaves:
+            statement = _compiled(connection, "leaves", len(leaves))
+            values = {f"i{n}": index for n, index in enumerate(leaves)}
+            found.update(((0, idx), bytes(digest)) for idx, digest in statement.execute(cursor, values))
+        if inner:
+            statement = _compiled(connection, "nodes", len(inner))
+            values = {}
+            for n, (level, index) in enumerate(inner):
+                values[f"l{n}"], values[f"i{n}"] = level, index
+            found.update(((level, idx), bytes(digest)) for level, idx, digest in statement.execute(cursor, values))
+    finally:
+        cursor.close()
     missing = [node for node in ids if node not in found]
     if missing:
         raise ProofError(f"stored tree is missing node(s) {missing[:3]}")
     return found
 
 
-def node_query(nodes: Sequence[NodeId]) -> Select[tuple[int, int, bytes]]:
+_COMPILED: dict[tuple[str, str, int], RawStatement] = {}
+
+
+def _compiled(connection: Connection, kind: str, count: int) -> RawStatement:
+    """The lookup of count leaves or nodes, compiled once per dialect and count (proofs run at driver speed)."""
+    key = (connection.dialect.name, kind, count)
+    statement = _COMPILED.get(key)
+    if statement is None:
+        if kind == "leaves":
+            query: Select[Any] = select(audit_entries.c.idx, audit_entries.c.leaf_hash).where(
+                or_(*(audit_entries.c.idx == bindparam(f"i{n}") for n in range(count)))
+            )
+        else:
+            query = node_query([(bindparam(f"l{n}"), bindparam(f"i{n}")) for n in range(count)])
+        statement = _COMPILED[key] = RawStatement.compile(query, connection.dialect)
+    return statement
+
+
+def node_query(nodes: Sequence[tuple[Any, Any]]) -> Select[tuple[int, int, bytes]]:
     """One primary-key lookup per stored node.
 
     (level = ? AND idx = ?) OR … uses the key on SQLite and PostgreSQL alike; a row-value IN list
