@@ -6,7 +6,7 @@ import json
 
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from machimori.audit.canonical import NotCanonicalizable, canonical_json
@@ -19,6 +19,7 @@ json_values = st.recursive(
 )
 
 
+@settings(max_examples=1000)
 @given(json_values)
 def test_canonical_json_equals_rfc8785(value: object) -> None:
     try:
@@ -46,3 +47,16 @@ def test_values_without_a_canonical_form_are_refused(value: object) -> None:
 
 def test_numbers_follow_ecmascript_formatting() -> None:
     assert canonical_json({"a": 1.0, "b": 1e21, "c": 0.1, "d": -0.0}) == b'{"a":1,"b":1e+21,"c":0.1,"d":0}'
+
+
+def test_absurdly_deep_nesting_is_refused_not_crashed() -> None:
+    deep: object = "bottom"
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(NotCanonicalizable):
+        canonical_json({"deep": deep})
+
+
+def test_nested_objects_with_integers_take_the_fast_path_and_match() -> None:
+    value = {"actor": {"uid": "u-1", "roles": ["clerk", 3]}, "n": -(2**53) + 1, "ok": True, "none": None}
+    assert canonical_json(value) == rfc8785.dumps(value)

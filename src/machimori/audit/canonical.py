@@ -9,6 +9,7 @@ import rfc8785
 
 _MAX_SAFE_INTEGER = 2**53 - 1
 _SURROGATES_START = "\ud800"
+_SCALARS = frozenset({str, bool, type(None)})
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -18,7 +19,11 @@ class NotCanonicalizable(ValueError):
 
 def canonical_json(value: Any) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of a JSON value."""
-    if _plain(value):
+    try:
+        plain = _plain(value)
+    except RecursionError:
+        plain = False
+    if plain:
         # For strings, booleans, null and safe integers, with every key below U+D800 so that
         # UTF-16 and code-point key order agree, RFC 8785 and this json.dumps call write the same
         # bytes (tested against the rfc8785 library); rfc8785 handles floats and the rest.
@@ -34,22 +39,30 @@ def canonical_json(value: Any) -> bytes:
 
 def _plain(value: Any) -> bool:
     """Whether value is in the domain where json.dumps and RFC 8785 agree byte for byte."""
-    stack = [value]
-    pop, push, extend = stack.pop, stack.append, stack.extend
-    while stack:
-        item = pop()
+    kind = type(value)
+    if kind is dict:
+        try:
+            keys = "".join(value)
+        except TypeError:  # a key that is not a string
+            return False
+        if not keys.isascii() and max(keys) >= _SURROGATES_START:
+            return False
+        items: Any = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return kind in _SCALARS or (kind is int and -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER)
+    if set(map(type, items)) <= _SCALARS:  # the common case, checked at C speed
+        return True
+    for item in items:
         kind = type(item)
-        if kind is str or item is None or kind is bool:
+        if kind in _SCALARS:
             continue
-        if kind is dict:
-            for key, inner in item.items():
-                if type(key) is not str or not (key.isascii() or max(key, default="") < _SURROGATES_START):
-                    return False
-                push(inner)
-        elif kind is list:
-            extend(item)
-        elif kind is int:
+        if kind is int:
             if not -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER:
+                return False
+        elif kind is dict or kind is list:
+            if not _plain(item):
                 return False
         else:
             return False
