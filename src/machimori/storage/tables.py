@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -78,4 +79,32 @@ api_tokens = Table(
     Column("token_hash", LargeBinary(32), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False, doc="staff, resident or service"),
+    Column("org", String(255), doc="the stakeholder organisation of the city model (staff, services)"),
+    Column("login", String(255), nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False),
+    Column("password_hash", String(255), doc="argon2id PHC string"),
+    Column("totp_secret", LargeBinary, doc="AES-GCM sealed"),
+    Column("totp_last_step", BigInteger, nullable=False, server_default="0", doc="last TOTP time step used"),
+    Column("failed_count", Integer, nullable=False, server_default="0", doc="consecutive failed sign-ins"),
+    Column("next_attempt_at", DateTime(timezone=True), doc="no attempt before this (growing delays)"),
+    Column("locked_at", DateTime(timezone=True), doc="set at 100 consecutive failures"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True)),
+)
+
+account_roles = Table(
+    "account_roles",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("org", String(255), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("granted_by", String(36), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
 )
