@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -107,4 +108,17 @@ account_roles = Table(
     Column("role", String(64), primary_key=True),
     Column("granted_by", String(36), nullable=False),
     Column("granted_at", DateTime(timezone=True), nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("resident", String(255), nullable=False, index=True),
+    Column("service", String(255), nullable=False),
+    Column("purpose", String(255), nullable=False, doc="a purpose IRI (DPV or the city's own)"),
+    Column("state", String(16), nullable=False, doc="given, refused or withdrawn (expired is computed)"),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    UniqueConstraint("resident", "service", "purpose", name="uq_consents_resident_service_purpose"),
 )

@@ -1,0 +1,1 @@
+"""Consent: purposes, and per resident × service × purpose records after ISO/IEC TS 27560."""

@@ -1,0 +1,197 @@
+"""decide(): permit or deny with obligations and a reason, cached until a role, policy or consent changes.
+
+The rules, in order (the first that applies decides):
+  1. reading open data is permitted to anyone;
+  2. administrative actions need the admin role in the resource's organisation and AAL2 or higher;
+  3. a resident may read their own personal data;
+  4. personal data is read only by a service, for a purpose it declares, that the resident consented
+     to and has not withdrawn; each permit carries the obligation to audit-log the access;
+  5. closed data: staff of the owning organisation with a reader or operator role;
+  6. limited data: the owning organisation, or a reader role granted in it;
+  7. otherwise deny.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from machimori.consent.records import ConsentState
+
+ConsentLookup = Callable[[str, str, str], tuple[ConsentState, dt.datetime | None]]
+ConsentVersion = Callable[[str], int]
+_FOREVER = float("inf")
+
+
+class Action(StrEnum):
+    read = "read"
+    write = "write"
+    admin = "admin"
+
+
+class DataType(StrEnum):
+    """The guideline's data types."""
+
+    open = "open"
+    limited = "limited"
+    closed = "closed"
+    personal = "personal"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who asks: an account or service client, its organisation, roles as (organisation, role), its AAL."""
+
+    id: str
+    kind: str
+    org: str | None = None
+    roles: frozenset[tuple[str, str]] = frozenset()
+    aal: int = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is asked about: a dataset or entity, its data type, owning organisation and resident if personal."""
+
+    id: str
+    data_type: DataType
+    org: str | None = None
+    resident: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """The request's declared purpose (a purpose IRI) and anything else a rule reads."""
+
+    purpose: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer, with the rule that gave it, in words, and what the caller must do if permitted."""
+
+    permit: bool
+    rule: str
+    reason_ja: str
+    reason_en: str
+    obligations: tuple[str, ...] = ()
+
+    def explain(self) -> str:
+        verdict = "permit" if self.permit else "deny"
+        return f"{verdict} ({self.rule}): {self.reason_ja} / {self.reason_en}"
+
+
+def _permit(rule: str, ja: str, en: str, *obligations: str) -> Decision:
+    return Decision(True, rule, ja, en, obligations)
+
+
+def _deny(rule: str, ja: str, en: str) -> Decision:
+    return Decision(False, rule, ja, en)
+
+
+@dataclass
+class _Cache:
+    entries: dict[tuple[object, ...], tuple[int, int, float, Decision]] = field(default_factory=dict)
+    limit: int = 200_000
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class DecisionPoint:
+    """The policy decision point; decisions are cached and dropped at once when what they rest on changes."""
+
+    def __init__(
+        self, consent: ConsentLookup, consent_version: ConsentVersion, clock: Callable[[], dt.datetime] = _utc_now
+    ) -> None:
+        self._consent = consent
+        self._clock = clock
+        self._consent_version = consent_version
+        self._generation = 0
+        self._cache = _Cache()
+        self._lock = threading.Lock()
+
+    def policy_changed(self) -> None:
+        """Forget every cached decision (a role or the policy changed)."""
+        with self._lock:
+            self._generation += 1
+            self._cache.entries.clear()
+
+    def decide(self, subject: Subject, action: Action, target: Target, context: Context) -> Decision:
+        """Permit or deny, with the reason; served from the cache while nothing it rests on changed."""
+        key = (subject, action, target, context.purpose)
+        version = self._consent_version(target.resident) if target.resident else 0
+        cached = self._cache.entries.get(key)
+        if (
+            cached is not None
+            and cached[0] == self._generation
+            and cached[1] == version
+            and (cached[2] == _FOREVER or self._clock().timestamp() < cached[2])
+        ):
+            return cached[3]
+        generation = self._generation
+        decision, valid_until = self._evaluate(subject, action, target, context)
+        if len(self._cache.entries) >= self._cache.limit:
+            self._cache.entries.clear()
+        self._cache.entries[key] = (generation, version, valid_until, decision)
+        return decision
+
+    def _evaluate(self, subject: Subject, action: Action, target: Target, context: Context) -> tuple[Decision, float]:
+        """The decision and until when it holds (a timestamp; infinity unless a consent expires)."""
+        if target.data_type is DataType.personal and action is not Action.admin:
+            return self._personal(subject, action, target, context)
+        return self._rules(subject, action, target), _FOREVER
+
+    def _rules(self, subject: Subject, action: Action, target: Target) -> Decision:
+        if target.data_type is DataType.open and action is Action.read:
+            return _permit("open-data", "オープンデータは誰でも読めます", "open data may be read by anyone")
+        if action is Action.admin:
+            if (target.org, "admin") not in subject.roles:
+                return _deny("admin-role", "管理者権限がありません", "the admin role in this organisation is required")
+            if subject.aal < 2:
+                return _deny("aal2", "多要素認証 (AAL2) が必要です", "privileged actions need AAL2 (a second factor)")
+            return _permit("admin", "管理者の操作です", "an administrator's action", "audit-log")
+        if target.data_type is DataType.closed:
+            if subject.org == target.org and any((target.org, r) in subject.roles for r in ("reader", "operator")):
+                return _permit("closed-owner", "所有組織の担当者です", "staff of the owning organisation")
+            return _deny("closed", "非公開データです", "closed data of another organisation")
+        if target.data_type is DataType.limited:
+            if subject.org == target.org or (target.org, "reader") in subject.roles:
+                return _permit("limited-member", "利用が許可された組織です", "an organisation allowed to use it")
+            return _deny("limited", "限定公開データの利用許可がありません", "not allowed to use this limited data")
+        return _deny("default", "許可する規則がありません", "no rule permits this")
+
+    def _personal(self, subject: Subject, action: Action, target: Target, context: Context) -> tuple[Decision, float]:
+        if subject.kind == "resident" and subject.id == target.resident and action is Action.read:
+            return _permit("own-data", "本人のデータです", "the resident's own data"), _FOREVER
+        if subject.kind != "service" or action is not Action.read:
+            return _deny(
+                "personal-service-only",
+                "個人データはサービスだけが目的を示して読めます",
+                "personal data is read only by services that declare a purpose",
+            ), _FOREVER
+        if not context.purpose:
+            return _deny("purpose-missing", "利用目的が示されていません", "no purpose was declared"), _FOREVER
+        assert target.resident is not None
+        state, expires = self._consent(target.resident, subject.id, context.purpose)
+        if state is not ConsentState.given:
+            return _deny(
+                f"consent-{state.value}",
+                _CONSENT_JA.get(state, "この目的への同意がありません"),
+                f"the resident's consent for this purpose is {state.value}",
+            ), _FOREVER
+        permit = _permit(
+            "consent-given", "本人がこの目的に同意しています", "the resident consented to this purpose", "audit-log"
+        )
+        return permit, expires.timestamp() if expires is not None else _FOREVER  # a cached permit ends with the consent
+
+
+_CONSENT_JA = {
+    ConsentState.withdrawn: "本人が同意を撤回しました",
+    ConsentState.expired: "同意の期限が切れています",
+    ConsentState.refused: "本人が同意を拒否しました",
+}
