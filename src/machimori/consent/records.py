@@ -56,8 +56,17 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+
 class ConsentStore:
-    """Records consent and tells listeners at once when it changes."""
+    """Records consent and tells listeners at once when it changes.
+
+    Current states are kept in memory per resident (read once, dropped on every change made through
+    this store), so decide() does not touch the database. Changes made by another process reach this
+    one only through a change notification (not yet wired: one process per database for now).
+    """
 
     def __init__(
         self,
@@ -73,6 +82,7 @@ class ConsentStore:
         self.clock = clock
         self._listeners: list[Listener] = []
         self._versions: dict[str, int] = {}
+        self._index: dict[str, dict[tuple[str, str], tuple[ConsentState, dt.datetime | None]]] = {}
         self._lock = threading.Lock()
 
     def listen(self, listener: Listener) -> None:
@@ -97,21 +107,28 @@ class ConsentStore:
 
     def current(self, resident: str, service: str, purpose: str) -> tuple[ConsentState, dt.datetime | None]:
         """The state now and, for a given consent, when it expires (None: it does not)."""
-        with self.database.engine.connect() as connection:
-            row = connection.execute(
-                select(consents.c.state, consents.c.expires_at).where(
-                    consents.c.resident == resident, consents.c.service == service, consents.c.purpose == purpose
-                )
-            ).one_or_none()
-        if row is None:
-            return ConsentState.none, None
-        state = ConsentState(row.state)
-        expires = row.expires_at
-        if expires is not None and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=dt.UTC)
+        records = self._index.get(resident)
+        if records is None:
+            records = self._load(resident)
+        state, expires = records.get((service, purpose), (ConsentState.none, None))
         if state is ConsentState.given and expires is not None and expires <= self.clock():
             return ConsentState.expired, None
         return state, expires if state is ConsentState.given else None
+
+    def _load(self, resident: str) -> dict[tuple[str, str], tuple[ConsentState, dt.datetime | None]]:
+        """Read a resident's records into the in-memory index (once; a change here drops them again)."""
+        version = self.version(resident)
+        with self.database.engine.connect() as connection:
+            rows = connection.execute(
+                select(consents.c.service, consents.c.purpose, consents.c.state, consents.c.expires_at).where(
+                    consents.c.resident == resident
+                )
+            ).all()
+        records = {(row.service, row.purpose): (ConsentState(row.state), _utc(row.expires_at)) for row in rows}
+        with self._lock:
+            if self._versions.get(resident, 0) == version:  # not changed while we read
+                self._index[resident] = records
+        return records
 
     def of_resident(self, resident: str) -> list[dict[str, Any]]:
         """Every record of a resident (for the self-service API)."""
@@ -163,6 +180,7 @@ class ConsentStore:
                 ).scalar_one()
         with self._lock:
             self._versions[resident] = self._versions.get(resident, 0) + 1
+            self._index.pop(resident, None)  # re-read on next use, after the commit above
         change = ConsentChange(resident, service, purpose, state)
         for listener in list(self._listeners):
             listener(change)
