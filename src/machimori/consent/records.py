@@ -24,6 +24,7 @@ from machimori.consent.purposes import PurposeCatalogue
 from machimori.events import Actor, EventClass, EventStream, Resource, SecurityEvent
 from machimori.ids import uuid7
 from machimori.storage import Database
+from machimori.storage.notify import EVERYTHING, LocalNotifier, Notifier
 from machimori.storage.tables import consents
 
 
@@ -50,6 +51,7 @@ class ConsentChange:
 
 
 Listener = Callable[[ConsentChange], None]
+CHANNEL = "machimori_consent"
 
 
 def _now() -> dt.datetime:
@@ -65,7 +67,7 @@ class ConsentStore:
 
     Current states are kept in memory per resident (read once, dropped on every change made through
     this store), so decide() does not touch the database. Changes made by another process reach this
-    one only through a change notification (not yet wired: one process per database for now).
+    one through a PostgreSQL notification sent with the change's transaction (storage.notify).
     """
 
     def __init__(
@@ -76,21 +78,35 @@ class ConsentStore:
         signer: Signer,
         purposes: PurposeCatalogue | None = None,
         clock: Callable[[], dt.datetime] = _now,
+        notifier: Notifier | None = None,
     ) -> None:
         self.database, self.audit, self.events, self.signer = database, audit, events, signer
+        self.notifier = notifier or LocalNotifier()
         self.purposes = purposes or PurposeCatalogue()
         self.clock = clock
         self._listeners: list[Listener] = []
         self._versions: dict[str, int] = {}
         self._index: dict[str, dict[tuple[str, str], tuple[ConsentState, dt.datetime | None]]] = {}
         self._lock = threading.Lock()
+        self._epoch = 0
+        self.notifier.subscribe(CHANNEL, self._changed)
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def version(self, resident: str) -> int:
-        """A counter that moves whenever this resident's consent changes in this process."""
-        return self._versions.get(resident, 0)
+        """A number that moves whenever this resident's consent changes, here or in another process."""
+        return self._epoch << 32 | self._versions.get(resident, 0)
+
+    def _changed(self, resident: str) -> None:
+        """A change notification: forget what is cached for that resident (or for everyone)."""
+        with self._lock:
+            if resident == EVERYTHING:
+                self._epoch += 1
+                self._index.clear()
+            else:
+                self._versions[resident] = self._versions.get(resident, 0) + 1
+                self._index.pop(resident, None)
 
     def give(self, resident: str, service: str, purpose: str, expires_at: dt.datetime | None = None) -> dict[str, Any]:
         return self._record(resident, service, purpose, ConsentState.given, expires_at)
@@ -126,7 +142,7 @@ class ConsentStore:
             ).all()
         records = {(row.service, row.purpose): (ConsentState(row.state), _utc(row.expires_at)) for row in rows}
         with self._lock:
-            if self._versions.get(resident, 0) == version:  # not changed while we read
+            if self.version(resident) == version:  # not changed while we read
                 self._index[resident] = records
         return records
 
@@ -178,9 +194,8 @@ class ConsentStore:
                         consents.c.resident == resident, consents.c.service == service, consents.c.purpose == purpose
                     )
                 ).scalar_one()
-        with self._lock:
-            self._versions[resident] = self._versions.get(resident, 0) + 1
-            self._index.pop(resident, None)  # re-read on next use, after the commit above
+            self.notifier.publish(connection, CHANNEL, resident)  # heard by every process on commit
+        self._changed(resident)  # and at once in this one
         change = ConsentChange(resident, service, purpose, state)
         for listener in list(self._listeners):
             listener(change)
