@@ -156,3 +156,21 @@ def test_a_forged_receipt_does_not_verify(store: ConsentStore) -> None:
     key = Ed25519PublicKey.from_public_bytes(Verifier.parse(receipt["signature"]["key"]).public)
     with pytest.raises(InvalidSignature):
         key.verify(base64.b64decode(receipt["signature"]["value"]), canonical_json(receipt["record"]))
+
+
+def test_a_resident_sees_who_used_her_data_and_can_prove_it(store: ConsentStore, pdp: DecisionPoint) -> None:
+    from machimori.audit import merkle
+    from machimori.consent.access import accesses_of, record_access
+
+    store.give("hanako", "bus-app", PROVISION)
+    for subject, purpose in ((SERVICE, PROVISION), (OTHER_SERVICE, ADVERTISING)):
+        decision = pdp.decide(subject, Action.read, HANAKO_DATA, Context(purpose))
+        record_access(store.audit, store.database, subject.id, "hanako", purpose, decision)
+    seen = accesses_of(store.database, "hanako")
+    assert [(a["service"], a["permitted"]) for a in seen] == [("ad-app", False), ("bus-app", True)]
+    assert accesses_of(store.database, "taro") == []
+    head = store.audit.head()
+    entry = store.audit.entry(seen[1]["audit_index"])
+    proof = store.audit.inclusion_proof(entry.index, head.size)
+    assert merkle.verify_inclusion(entry.index, head.size, entry.leaf_hash, proof, head.root)
+    assert entry.value()["purpose"] == PROVISION

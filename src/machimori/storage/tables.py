@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -121,4 +122,27 @@ consents = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True)),
     UniqueConstraint("resident", "service", "purpose", name="uq_consents_resident_service_purpose"),
+)
+
+identity_proofs = Table(
+    "identity_proofs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("ial", SmallInteger, nullable=False, doc="identity assurance level 1–3"),
+    Column("method", String(64), nullable=False, doc="how identity was proven (e.g. my-number-card-jpki)"),
+    Column("evidence", String(255), nullable=False, doc="what was seen, never the document itself"),
+    Column("verified_by", String(36), nullable=False),
+    Column("verified_at", DateTime(timezone=True), nullable=False),
+)
+
+data_accesses = Table(
+    "data_accesses",
+    metadata,
+    Column("audit_index", BigInteger, primary_key=True, autoincrement=False, doc="the entry in the audit log"),
+    Column("resident", String(255), nullable=False, index=True),
+    Column("service", String(255), nullable=False),
+    Column("purpose", String(255)),
+    Column("permitted", Boolean, nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
 )

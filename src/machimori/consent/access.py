@@ -1,0 +1,64 @@
+"""Who used a resident's personal data, when, for which purpose: each decision audit-logged and indexed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from machimori.audit.log import AuditLog
+from machimori.policy import Decision
+from machimori.storage import Database
+from machimori.storage.tables import data_accesses
+
+
+def record_access(
+    audit: AuditLog, database: Database, service: str, resident: str, purpose: str | None, decision: Decision
+) -> int:
+    """Append a decision on personal data to the audit log and index it under the resident; its index."""
+    now = dt.datetime.now(dt.UTC)
+    appended = audit.append_sync(
+        {
+            "action": "personal-data.read",
+            "service": service,
+            "resident": resident,
+            "purpose": purpose,
+            "decision": "permit" if decision.permit else "deny",
+            "rule": decision.rule,
+            "time": now.isoformat(),
+        }
+    )
+    with database.engine.begin() as connection:
+        connection.execute(
+            insert(data_accesses).values(
+                audit_index=appended.index,
+                resident=resident,
+                service=service,
+                purpose=purpose,
+                permitted=decision.permit,
+                time=now,
+            )
+        )
+    return appended.index
+
+
+def accesses_of(database: Database, resident: str, limit: int = 200) -> list[dict[str, Any]]:
+    """The resident's data accesses, newest first; each names its audit-log entry so it can be proven."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            select(data_accesses)
+            .where(data_accesses.c.resident == resident)
+            .order_by(data_accesses.c.audit_index.desc())
+            .limit(limit)
+        )
+        return [
+            {
+                "service": row.service,
+                "purpose": row.purpose,
+                "permitted": row.permitted,
+                "time": row.time.isoformat(),
+                "audit_index": row.audit_index,
+            }
+            for row in rows
+        ]
