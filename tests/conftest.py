@@ -8,10 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from machimori.config import load_settings
+from machimori.platform import Platform, open_platform
 from machimori.storage import Database, open_database
+from machimori.web.app import create_app
 
 POSTGRES_ADMIN = os.environ.get("MACHIMORI_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+ADMIN_TOKEN = "mmk_test-admin-token-0123456789abcdefghijklmnop"
 REQUIRE_SERVICES = os.environ.get("MACHIMORI_REQUIRE_SERVICES") == "1"
 
 
@@ -67,3 +72,21 @@ def database(database_url: str) -> Iterator[Database]:
     db = open_database(database_url)
     yield db
     db.dispose()
+
+
+@pytest.fixture
+def platform(tmp_path: Path, database_url: str) -> Iterator[Platform]:
+    settings = load_settings(environ={}, data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN)
+    opened = open_platform(settings)
+    yield opened
+
+
+@pytest.fixture
+def client(platform: Platform) -> Iterator[TestClient]:
+    with TestClient(create_app(platform), base_url="http://localhost", raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}

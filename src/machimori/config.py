@@ -36,6 +36,7 @@ class Settings(BaseModel):
     behind_tls_proxy: bool = Field(False, description="a TLS-terminating proxy is in front of a public bind")
     admin_token: str | None = Field(None, min_length=32, description="first admin credential; else generated")
     audit_origin: str = Field("machimori.localhost/audit", description="the log's name in its checkpoints")
+    public_url: str | None = Field(None, description="the URL clients reach the server at (OAuth issuer)")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -45,6 +46,15 @@ class Settings(BaseModel):
     def sqlalchemy_url(self) -> str:
         """The database URL in use."""
         return self.database_url or f"sqlite:///{self.data_dir / 'machimori.db'}"
+
+    @property
+    def issuer(self) -> str:
+        """The OAuth issuer: public_url, else the address the server listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def keys_dir(self) -> Path:

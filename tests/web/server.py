@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-ADMIN_TOKEN = "mmk_test-admin-token-0123456789abcdefghijklmnop"
+from ..conftest import ADMIN_TOKEN
 
 
 def free_port() -> int:

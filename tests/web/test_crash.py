@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .server import ADMIN_TOKEN, ServerProcess
+from ..conftest import ADMIN_TOKEN
+from .server import ServerProcess
 
 HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -146,3 +146,24 @@ data_accesses = Table(
     Column("permitted", Boolean, nullable=False),
     Column("time", DateTime(timezone=True), nullable=False),
 )
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("secret_hash", LargeBinary(32), doc="SHA-256 of a 256-bit secret; none for public clients"),
+    Column("name", String(255), nullable=False),
+    Column("org", String(255), doc="the service provider, a stakeholder of the city model"),
+    Column("redirect_uris", Text, nullable=False, doc="JSON list"),
+    Column("grant_types", Text, nullable=False, doc="JSON list"),
+    Column("scope", Text, nullable=False, doc="space-separated scopes it may ask for"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, doc="when the token would have expired anyway"),
+)

@@ -13,8 +13,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from machimori import __version__
 from machimori.governance.served import LoadedCity
+from machimori.identity.oauth.provider import Provider
 from machimori.platform import Platform
-from machimori.web import problems, routes_audit, routes_city, routes_events, routes_health, routes_tokens
+from machimori.web import (
+    problems,
+    routes_audit,
+    routes_city,
+    routes_events,
+    routes_health,
+    routes_oauth,
+    routes_tokens,
+)
 from machimori.web.problems import problem
 
 access = logging.getLogger("machimori.access")
@@ -39,8 +48,15 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
     )
     app.state.platform = platform
     app.state.city = city
+    app.state.oauth = Provider(
+        platform.database,
+        platform.events,
+        platform.settings.keys_dir,
+        platform.settings.issuer,
+        platform.settings.issuer + "/api",
+    )
     problems.install(app)
-    for module in (routes_health, routes_audit, routes_events, routes_tokens, routes_city):
+    for module in (routes_health, routes_audit, routes_events, routes_tokens, routes_city, routes_oauth):
         app.include_router(module.router)
 
     app.add_middleware(BodyLimit)

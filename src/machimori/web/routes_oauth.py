@@ -1,0 +1,57 @@
+"""OAuth 2.0 endpoints: token, introspection, revocation, JWKS and the discovery documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from machimori.identity.oauth.provider import Provider, StarletteOAuth2Request
+
+router = APIRouter(tags=["oauth"])
+
+
+def provider_of(request: Request) -> Provider:
+    provider: Provider = request.app.state.oauth
+    return provider
+
+
+async def _oauth_request(request: Request) -> StarletteOAuth2Request:
+    form = await request.form()
+    return StarletteOAuth2Request(request.method, str(request.url), request.headers, request.query_params, form)
+
+
+@router.post("/oauth/token")
+async def token(request: Request) -> Response:
+    """RFC 6749 token endpoint (client credentials); answers RFC 9068 JWT access tokens."""
+    response: Response = provider_of(request).create_token_response(await _oauth_request(request))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/oauth/introspect")
+async def introspect(request: Request) -> Response:
+    """RFC 7662 token introspection (client authentication required)."""
+    response: Response = provider_of(request).create_endpoint_response("introspection", await _oauth_request(request))
+    return response
+
+
+@router.post("/oauth/revoke")
+async def revoke(request: Request) -> Response:
+    """RFC 7009 token revocation."""
+    response: Response = provider_of(request).create_endpoint_response("revocation", await _oauth_request(request))
+    return response
+
+
+@router.get("/oauth/jwks")
+def jwks(request: Request) -> dict[str, Any]:
+    """The provider's public signing keys."""
+    return provider_of(request).jwks()
+
+
+@router.get("/.well-known/openid-configuration")
+@router.get("/.well-known/oauth-authorization-server")
+def discovery(request: Request) -> dict[str, Any]:
+    """Provider metadata (OpenID Connect Discovery, RFC 8414)."""
+    return provider_of(request).discovery()
