@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -13,10 +15,16 @@ from machimori.audit.checks import verify_export
 from machimori.audit.export import export_lines
 from machimori.audit.store import iter_entries, stored_checkpoints
 from machimori.config import Settings
+from machimori.consent.access import accesses_of, record_access
+from machimori.consent.purposes import DPV
 from machimori.events import EventQuery, find_events
 from machimori.governance.served import LoadedCity, load_city
 from machimori.governance.workflow import example_town
+from machimori.identity.accounts import Kind
+from machimori.identity.oauth.clients import register_client
+from machimori.identity.passwords import PasswordRejected
 from machimori.platform import Platform, open_platform
+from machimori.policy import Action, Context, DataType, Subject, Target
 from machimori.web.app import create_app
 
 DEMO_ORIGIN = "minatomachi.example/audit"
@@ -37,8 +45,9 @@ def run_platform_demo(console: Console, settings: Settings) -> list[str]:
     platform = open_platform(settings)
     admin = platform.first_admin_token or ""
     try:
-        with TestClient(create_app(platform, city=city, close_platform=False)) as client:
+        with TestClient(create_app(platform, city=city, close_platform=False), base_url="http://localhost") as client:
             lines = _record(console, platform, client, city, admin)
+            _service_plane(console, platform, client)
         _verify(console, platform, settings.data_dir.parent)
         platform.events.flush()
         _events(console, platform)
@@ -88,6 +97,56 @@ def _record(console: Console, platform: Platform, client: TestClient, city: Load
         f"  auditor token: {auditor_token}",
         f"  recorder token (港町交通): {recorder_token}",
     ]
+
+
+def _service_plane(console: Console, platform: Platform, client: TestClient) -> None:
+    """Accounts, an OAuth token for a service, consent given and withdrawn, and what the resident sees."""
+    console.rule("サービス: 認証・認可・同意 / service plane: authentication, authorization, consent")
+    accounts = platform.accounts
+    try:
+        accounts.create(Kind.resident, "hanako", "山田花子", "password12345678")
+    except PasswordRejected as refused:
+        console.print(f"弱いパスワードは拒否 / a weak password is refused: {refused}")
+    accounts.create(Kind.resident, "hanako", "山田花子", "みなとまちの海は青い 2026")
+    console.print(
+        f"住民のサインイン / resident sign-in: {accounts.sign_in('hanako', 'みなとまちの海は青い 2026', '127.0.0.1').outcome}"
+    )
+    client_id, secret = register_client(
+        platform.database, "港町バス アプリ", org="minato-bus", grant_types=["client_credentials"], scope="city:read"
+    )
+    assert secret is not None
+    issued = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "scope": "city:read"}, auth=(client_id, secret)
+    )
+    claims = json.loads(base64.urlsafe_b64decode(issued.json()["access_token"].split(".")[1] + "=="))
+    console.print(
+        f"サービスのアクセストークン (RFC 9068, ES256, {issued.json()['expires_in']} s) / a service's token: "
+        f"iss={claims['iss']} aud={claims['aud']} scope={claims['scope']}",
+        markup=False,
+    )
+    hanako_data = Target("urn:ngsi-ld:Person:hanako", DataType.personal, org="minato-city", resident="hanako")
+    bus = Subject(client_id, "service", org="minato-bus")
+    purpose = DPV + "ServiceProvision"
+
+    def ask(label: str) -> None:
+        decision = platform.decisions.decide(bus, Action.read, hanako_data, Context(purpose))
+        record_access(platform.audit, platform.database, client_id, "hanako", purpose, decision)
+        console.print(f"  {label}: {decision.explain()}", markup=False)
+
+    ask("同意の前 / before consent")
+    platform.consent.give("hanako", client_id, purpose)
+    ask("同意の後 / after consent")
+    platform.consent.withdraw("hanako", client_id, purpose)
+    ask("撤回の直後 / the very next request after withdrawal")
+    console.print(
+        "花子さんが見る利用履歴 / what Hanako sees: who used her data, when, for what (each provable in the audit log)"
+    )
+    for access in accesses_of(platform.database, "hanako"):
+        verdict = "許可 / permitted" if access["permitted"] else "拒否 / denied"
+        console.print(
+            f"  {access['time']}  {access['service']}  {access['purpose']}  {verdict}  (audit #{access['audit_index']})",
+            markup=False,
+        )
 
 
 def _verify(console: Console, platform: Platform, out_dir: Path) -> None:

@@ -10,10 +10,15 @@ from machimori.audit.keys import read_verifier, signing_keys
 from machimori.audit.log import AuditLog, OriginMismatch
 from machimori.audit.note import Verifier
 from machimori.config import Settings
+from machimori.consent.records import ConsentStore
 from machimori.diagnostics import InputError
 from machimori.events import EventClass, EventStream, Resource, SecurityEvent
 from machimori.identity import tokens
+from machimori.identity.accounts import Accounts
+from machimori.policy import DecisionPoint
+from machimori.secretbox import SecretBox
 from machimori.storage import Database, open_database
+from machimori.storage.notify import Notifier, notifier_for
 
 log = logging.getLogger(__name__)
 WITNESS_KEYS = "witnesses"
@@ -27,10 +32,15 @@ class Platform:
     database: Database
     audit: AuditLog
     events: EventStream
+    notifier: Notifier
+    consent: ConsentStore
+    decisions: DecisionPoint
+    accounts: Accounts
     first_admin_token: str | None = field(default=None, repr=False)
 
     def close(self) -> None:
         """Commit what is queued and release the database."""
+        self.notifier.close()
         self.audit.close()
         self.events.close()
         self.database.dispose()
@@ -55,7 +65,15 @@ def open_platform(settings: Settings) -> Platform:
     except OriginMismatch as error:
         database.dispose()
         raise InputError.single("audit_origin", str(error)) from None
-    platform = Platform(settings, database, audit, EventStream(database))
+    events = EventStream(database)
+    notifier = notifier_for(database)
+    signer = audit.signers[0]
+    consent = ConsentStore(database, audit, events, signer, notifier=notifier)
+    decisions = DecisionPoint(consent.current, consent.version)
+    box = SecretBox.in_keys_dir(settings.keys_dir)
+    platform = Platform(
+        settings, database, audit, events, notifier, consent, decisions, Accounts(database, events, audit, box)
+    )
     if not tokens.has_admin(database):
         _, secret = tokens.create_token(database, "admin", tokens.Role.admin, settings.admin_token)
         platform.first_admin_token = None if settings.admin_token else secret

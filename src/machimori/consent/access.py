@@ -57,7 +57,7 @@ def accesses_of(database: Database, resident: str, limit: int = 200) -> list[dic
                 "service": row.service,
                 "purpose": row.purpose,
                 "permitted": row.permitted,
-                "time": row.time.isoformat(),
+                "time": (row.time if row.time.tzinfo else row.time.replace(tzinfo=dt.UTC)).isoformat(),
                 "audit_index": row.audit_index,
             }
             for row in rows
