@@ -167,3 +167,23 @@ revoked_tokens = Table(
     Column("jti", String(64), primary_key=True),
     Column("expires_at", DateTime(timezone=True), nullable=False, doc="when the token would have expired anyway"),
 )
+
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("credential_id", String(1024), primary_key=True, doc="base64url credential id"),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("public_key", LargeBinary, nullable=False, doc="COSE public key"),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+)
+
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    Column("challenge", String(128), primary_key=True, doc="base64url; deleted when used"),
+    Column("account_id", String(36), nullable=False),
+    Column("ceremony", String(16), nullable=False, doc="register or sign-in"),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
