@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from machimori import __version__
+from machimori.cli_identity import account_app, client_app
 from machimori.cli_platform import audit_app, db_app, serve, token_app
 from machimori.diagnostics import InputError, write_user_file
 from machimori.governance.catalog import Catalog, load_catalog
@@ -36,6 +37,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(audit_app, name="audit")
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
+app.add_typer(account_app, name="account")
+app.add_typer(client_app, name="client")
 app.command()(serve)
 
 out = Console()
