@@ -62,7 +62,7 @@ class AuditLog:
             head = store.read_head(connection)
         if head is None:
             try:
-                with self.database.engine.begin() as connection:
+                with self.database.begin() as connection:
                     connection.execute(
                         insert(audit_head).values(
                             id=store.HEAD_ID, origin=origin, tree_size=0, root_hash=merkle.EMPTY_ROOT
@@ -128,7 +128,7 @@ class AuditLog:
             return str(kept)
         note = str(sign_checkpoint(Checkpoint(self.origin, head.size, head.root), self.signers))
         try:
-            with self.database.engine.begin() as connection:
+            with self.database.begin() as connection:
                 connection.execute(
                     insert(audit_checkpoints).values(tree_size=head.size, note=note, created_at=dt.datetime.now(dt.UTC))
                 )
@@ -138,7 +138,7 @@ class AuditLog:
 
     def add_cosignature(self, tree_size: int, line: str) -> str:
         """Add a witness's cosignature line to the kept checkpoint of that size; returns the new note."""
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             kept = connection.execute(
                 select(audit_checkpoints.c.note).where(audit_checkpoints.c.tree_size == tree_size)
             ).scalar_one_or_none()

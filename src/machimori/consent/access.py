@@ -29,7 +29,7 @@ def record_access(
             "time": now.isoformat(),
         }
     )
-    with database.engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(
             insert(data_accesses).values(
                 audit_index=appended.index,

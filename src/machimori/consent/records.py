@@ -168,7 +168,7 @@ class ConsentStore:
         if purpose not in self.purposes:
             raise ConsentError(f"unknown purpose {purpose!r} / 未登録の利用目的です")
         now = self.clock()
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             changed = connection.execute(
                 update(consents)
                 .where(consents.c.resident == resident, consents.c.service == service, consents.c.purpose == purpose)

@@ -167,7 +167,7 @@ class EventStream:
 
     def _store(self, batch: list[SecurityEvent]) -> None:
         try:
-            with self._database.engine.begin() as connection:
+            with self._database.begin() as connection:
                 connection.execute(
                     insert(security_events), [dict(zip(EVENT_COLUMNS, row_of(e), strict=True)) for e in batch]
                 )

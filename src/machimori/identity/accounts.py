@@ -80,7 +80,7 @@ class Accounts:
             hashed = passwords.hash_password(normalized)
         account_id = uuid7()
         try:
-            with self.database.engine.begin() as connection:
+            with self.database.begin() as connection:
                 connection.execute(
                     insert(accounts).values(
                         id=account_id,
@@ -105,7 +105,7 @@ class Accounts:
         for duties in SEPARATED_DUTIES:
             if role in duties and any(r in duties and r != role for _, r in held):
                 raise AccountError(f"{role} conflicts with a role already held (separation of duties / 職務の分離)")
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(
                 insert(account_roles).values(
                     account_id=account_id, org=org, role=role, granted_by=granted_by, granted_at=self.clock()
@@ -148,7 +148,7 @@ class Accounts:
         if not passwords.verify_password(row.password_hash, password):
             self.sources.failed(source)
             return self._failed(row.id, login, source, now)
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(
                 update(accounts).where(accounts.c.id == row.id).values(failed_count=0, next_attempt_at=None)
             )
@@ -159,7 +159,7 @@ class Accounts:
         return SignInResult("ok", row.id)
 
     def _failed(self, account_id: str, login: str, source: str, now: dt.datetime) -> SignInResult:
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             failures = connection.execute(
                 update(accounts)
                 .where(accounts.c.id == account_id)
@@ -179,7 +179,7 @@ class Accounts:
 
     def unlock(self, account_id: str, *, by: str) -> None:
         """Reset the failure count of a locked account (a privileged, audit-logged action)."""
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(
                 update(accounts)
                 .where(accounts.c.id == account_id)
@@ -190,7 +190,7 @@ class Accounts:
     def enroll_totp(self, account_id: str) -> str:
         """A new TOTP seed for the account, as an otpauth:// URI for the authenticator app (shown once)."""
         secret = pyotp.random_base32()
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             login = connection.execute(select(accounts.c.login).where(accounts.c.id == account_id)).scalar_one()
             connection.execute(
                 update(accounts)
@@ -219,7 +219,7 @@ class Accounts:
         if step is None:
             self._auth_event(account_id, row.login, source, "wrong TOTP code", Status.FAILURE)
             return False
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             claimed = connection.execute(
                 update(accounts)
                 .where(accounts.c.id == account_id, accounts.c.totp_last_step < step)

@@ -65,7 +65,7 @@ class Assurance:
         if verified_by == account_id:
             raise ProofingError("nobody verifies their own identity / 本人確認を自分で行うことはできません")
         proof_id = uuid7()
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(
                 insert(identity_proofs).values(
                     id=proof_id,

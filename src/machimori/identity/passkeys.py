@@ -95,7 +95,7 @@ class Passkeys:
         except (InvalidRegistrationResponse, ValueError, KeyError) as error:
             raise PasskeyRejected(f"registration not accepted: {error}") from None
         credential_id = bytes_to_base64url(verified.credential_id)
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(
                 insert(passkeys).values(
                     credential_id=credential_id,
@@ -143,7 +143,7 @@ class Passkeys:
         except (InvalidAuthenticationResponse, ValueError, KeyError) as error:
             self._event(account_id, source, f"passkey assertion rejected: {error}", Status.FAILURE, Severity.MEDIUM)
             raise PasskeyRejected(f"sign-in not accepted: {error}") from None
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(
                 update(passkeys)
                 .where(passkeys.c.credential_id == row.credential_id)
@@ -160,7 +160,7 @@ class Passkeys:
             raise PasskeyRejected("the credential has no readable clientDataJSON") from None
 
     def _remember(self, challenge: bytes, account_id: str, ceremony: str) -> None:
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(delete(webauthn_challenges).where(webauthn_challenges.c.expires_at < self.clock()))
             connection.execute(
                 insert(webauthn_challenges).values(
@@ -173,7 +173,7 @@ class Passkeys:
 
     def _consume(self, challenge: bytes, account_id: str, ceremony: str) -> None:
         """Delete the challenge; PasskeyRejected unless it was issued to this account for this ceremony."""
-        with self.database.engine.begin() as connection:
+        with self.database.begin() as connection:
             deleted = connection.execute(
                 delete(webauthn_challenges).where(
                     webauthn_challenges.c.challenge == bytes_to_base64url(challenge),

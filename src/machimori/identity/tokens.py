@@ -53,7 +53,7 @@ def create_token(database: Database, name: str, role: Role, secret: str | None =
     if len(secret) < MIN_SUPPLIED_LENGTH:
         raise ValueError(f"a token is at least {MIN_SUPPLIED_LENGTH} characters")
     principal = Principal(uuid7(), name, role)
-    with database.engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(
             insert(api_tokens).values(
                 id=principal.token_id,
@@ -101,7 +101,7 @@ def list_tokens(database: Database) -> list[dict[str, object]]:
 
 def revoke_token(database: Database, token_id: str) -> bool:
     """Revoke a token; whether it existed and was active."""
-    with database.engine.begin() as connection:
+    with database.begin() as connection:
         result = connection.execute(
             update(api_tokens)
             .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))

@@ -81,7 +81,7 @@ def register_client(
     """Register a client; returns its id and (for a confidential client) its secret, shown only now."""
     client_id = "mm_" + secrets.token_urlsafe(16)
     secret = None if public else secrets.token_urlsafe(32)
-    with database.engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(
             insert(oauth_clients).values(
                 client_id=client_id,

@@ -180,7 +180,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     def revoke(self, jti: str, expires: int) -> None:
         try:
-            with self.database.engine.begin() as connection:
+            with self.database.begin() as connection:
                 connection.execute(
                     insert(revoked_tokens).values(jti=jti, expires_at=dt.datetime.fromtimestamp(expires, dt.UTC))
                 )
