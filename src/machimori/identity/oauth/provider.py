@@ -104,6 +104,14 @@ class _Tokens(JWTBearerTokenGenerator):  # type: ignore[misc]
         return ACCESS_TOKEN_SECONDS
 
 
+def _posted_token_claims(provider: Provider, request: Any) -> dict[str, Any] | None:
+    """The claims of the token a client posted, or None if it is not a valid token of ours."""
+    try:
+        return provider.verify_access_token(request.form["token"]).claims
+    except TokenRejected:
+        return None
+
+
 class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     """RFC 7662: any authenticated client may ask whether a token is active; our checks decide."""
 
@@ -113,10 +121,7 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
 
     def authenticate_token(self, request: Any, client: Client) -> dict[str, Any] | None:
         self.check_params(request, client)
-        try:
-            return self.provider.verify_access_token(request.form["token"]).claims
-        except TokenRejected:
-            return None
+        return _posted_token_claims(self.provider, request)
 
     def create_introspection_payload(self, token: dict[str, Any] | None) -> dict[str, Any]:
         if not token:
@@ -137,11 +142,8 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
 
     def authenticate_token(self, request: Any, client: Client) -> dict[str, Any] | None:
         self.check_params(request, client)
-        try:
-            claims = self.provider.verify_access_token(request.form["token"]).claims
-        except TokenRejected:
-            return None
-        return claims if claims.get("client_id") == client.client_id else None
+        claims = _posted_token_claims(self.provider, request)
+        return claims if claims and claims.get("client_id") == client.client_id else None
 
     def revoke_token(self, token: dict[str, Any], request: Any) -> None:
         self.provider.revoke(str(token["jti"]), int(token["exp"]))
