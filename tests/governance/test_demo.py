@@ -35,3 +35,12 @@ def test_demo_writes_reports_and_closes_three_gaps(tmp_path: Path) -> None:
     assert "対策の不足 解消 3・新規 0" in result.stdout
     assert "personal-data-in-open-dataset" in result.stdout
     assert EXAMPLE.read_bytes() == example_before, "the demo must work on a copy"
+    # The platform part: the audit log verified, a tampered copy caught, consent withdrawn and obeyed.
+    for name in ("audit-export.jsonl", "city-audit.vkey", "audit-export-tampered.jsonl"):
+        assert (out / name).stat().st_size > 0, name
+    stdout = " ".join(result.stdout.split())
+    assert "audit-export.jsonl: OK" in stdout
+    assert ": edited — " in stdout
+    assert "permit (consent-given)" in stdout
+    assert "deny (consent-withdrawn)" in stdout
+    assert "admin token (shown once): mmk_" in stdout
