@@ -174,3 +174,15 @@ def test_a_resident_sees_who_used_her_data_and_can_prove_it(store: ConsentStore,
     proof = store.audit.inclusion_proof(entry.index, head.size)
     assert merkle.verify_inclusion(entry.index, head.size, entry.leaf_hash, proof, head.root)
     assert entry.value()["purpose"] == PROVISION
+
+
+def test_a_target_can_demand_aal_and_ial(pdp: DecisionPoint) -> None:
+    tax_record = Target(
+        "tax-2026-hanako", DataType.personal, org="minato-city", resident="hanako", min_aal=2, min_ial=2
+    )
+    weak = Subject("hanako", "resident", aal=1, ial=3)
+    unproven = Subject("hanako", "resident", aal=2, ial=1)
+    strong = Subject("hanako", "resident", aal=2, ial=2)
+    assert pdp.decide(weak, Action.read, tax_record, Context()).rule == "aal-required"
+    assert pdp.decide(unproven, Action.read, tax_record, Context()).rule == "ial-required"
+    assert pdp.decide(strong, Action.read, tax_record, Context()).permit

@@ -1,6 +1,7 @@
 """decide(): permit or deny with obligations and a reason, cached until a role, policy or consent changes.
 
 The rules, in order (the first that applies decides):
+  0. a target may demand an authentication (AAL) and, of people, an identity assurance level (IAL);
   1. reading open data is permitted to anyone;
   2. administrative actions need the admin role in the resource's organisation and AAL2 or higher;
   3. a resident may read their own personal data;
@@ -43,23 +44,27 @@ class DataType(StrEnum):
 
 @dataclass(frozen=True)
 class Subject:
-    """Who asks: an account or service client, its organisation, roles as (organisation, role), its AAL."""
+    """Who asks: an account or service client, its organisation, roles as (organisation, role), AAL and IAL."""
 
     id: str
     kind: str
     org: str | None = None
     roles: frozenset[tuple[str, str]] = frozenset()
     aal: int = 1
+    ial: int = 0
 
 
 @dataclass(frozen=True)
 class Target:
-    """What is asked about: a dataset or entity, its data type, owning organisation and resident if personal."""
+    """What is asked about: a dataset or entity, its data type, owning organisation, resident if personal,
+    and the assurance it demands of whoever touches it (a policy may require an AAL or an IAL)."""
 
     id: str
     data_type: DataType
     org: str | None = None
     resident: str | None = None
+    min_aal: int = 0
+    min_ial: int = 0
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,18 @@ class DecisionPoint:
 
     def _evaluate(self, subject: Subject, action: Action, target: Target, context: Context) -> tuple[Decision, float]:
         """The decision and until when it holds (a timestamp; infinity unless a consent expires)."""
+        if subject.aal < target.min_aal:
+            return _deny(
+                "aal-required",
+                f"AAL{target.min_aal} 以上の認証が必要です",
+                f"AAL{target.min_aal} or higher is required",
+            ), _FOREVER
+        if subject.kind != "service" and subject.ial < target.min_ial:
+            return _deny(
+                "ial-required",
+                f"IAL{target.min_ial} 以上の身元確認が必要です",
+                f"identity proven at IAL{target.min_ial} is required",
+            ), _FOREVER
         if target.data_type is DataType.personal and action is not Action.admin:
             return self._personal(subject, action, target, context)
         return self._rules(subject, action, target), _FOREVER
