@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from machimori.audit.keys import read_verifier, signing_keys
 from machimori.audit.log import AuditLog, OriginMismatch
@@ -15,6 +16,9 @@ from machimori.diagnostics import InputError
 from machimori.events import EventClass, EventStream, Resource, SecurityEvent
 from machimori.identity import tokens
 from machimori.identity.accounts import Accounts
+from machimori.identity.assurance import Assurance
+from machimori.identity.passkeys import Passkeys
+from machimori.identity.sessions import Sessions
 from machimori.policy import DecisionPoint
 from machimori.secretbox import SecretBox
 from machimori.storage import Database, open_database
@@ -36,6 +40,9 @@ class Platform:
     consent: ConsentStore
     decisions: DecisionPoint
     accounts: Accounts
+    passkeys: Passkeys
+    sessions: Sessions
+    assurance: Assurance
     first_admin_token: str | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -71,8 +78,20 @@ def open_platform(settings: Settings) -> Platform:
     consent = ConsentStore(database, audit, events, signer, notifier=notifier)
     decisions = DecisionPoint(consent.current, consent.version)
     box = SecretBox.in_keys_dir(settings.keys_dir)
+    origin = settings.issuer
+    passkeys = Passkeys(database, events, audit, rp_id=urlsplit(origin).hostname or "localhost", origin=origin)
     platform = Platform(
-        settings, database, audit, events, notifier, consent, decisions, Accounts(database, events, audit, box)
+        settings,
+        database,
+        audit,
+        events,
+        notifier,
+        consent,
+        decisions,
+        Accounts(database, events, audit, box),
+        passkeys,
+        Sessions(database),
+        Assurance(database, audit),
     )
     if not tokens.has_admin(database):
         _, secret = tokens.create_token(database, "admin", tokens.Role.admin, settings.admin_token)

@@ -116,6 +116,27 @@ class Accounts:
         )
         self._account_event(account_id, account_id, f"role {role} in {org} granted by {granted_by}", 7)
 
+    def id_of(self, login: str) -> str | None:
+        """The id of the active account with that login, or None."""
+        with self.database.engine.connect() as connection:
+            return connection.execute(
+                select(accounts.c.id).where(accounts.c.login == login, accounts.c.disabled_at.is_(None))
+            ).scalar_one_or_none()
+
+    def profile(self, account_id: str) -> dict[str, object]:
+        """What an account may see of itself."""
+        with self.database.engine.connect() as connection:
+            row = connection.execute(select(accounts).where(accounts.c.id == account_id)).one()
+        return {
+            "id": row.id,
+            "login": row.login,
+            "display_name": row.display_name,
+            "kind": row.kind,
+            "org": row.org,
+            "second_factor": row.totp_secret is not None,
+            "roles": [{"org": org, "role": role} for org, role in self.roles(account_id)],
+        }
+
     def roles(self, account_id: str) -> list[tuple[str, str]]:
         """(organisation, role) pairs the account holds."""
         with self.database.engine.connect() as connection:

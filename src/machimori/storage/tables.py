@@ -187,3 +187,16 @@ webauthn_challenges = Table(
     Column("ceremony", String(16), nullable=False, doc="register or sign-in"),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("secret_hash", LargeBinary(32), nullable=False, unique=True, doc="SHA-256 of the cookie's secret"),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("aal", SmallInteger, nullable=False, doc="0 while a second factor is still owed"),
+    Column("amr", Text, nullable=False, doc="JSON list of RFC 8176 method references"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+)

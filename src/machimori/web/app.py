@@ -22,6 +22,7 @@ from machimori.web import (
     routes_events,
     routes_health,
     routes_oauth,
+    routes_session,
     routes_tokens,
 )
 from machimori.web.problems import problem
@@ -56,7 +57,15 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
         platform.settings.issuer + "/api",
     )
     problems.install(app)
-    for module in (routes_health, routes_audit, routes_events, routes_tokens, routes_city, routes_oauth):
+    for module in (
+        routes_health,
+        routes_audit,
+        routes_events,
+        routes_tokens,
+        routes_city,
+        routes_oauth,
+        routes_session,
+    ):
         app.include_router(module.router)
 
     app.add_middleware(BodyLimit)
