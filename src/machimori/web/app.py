@@ -21,6 +21,7 @@ from machimori.web import (
     routes_city,
     routes_events,
     routes_health,
+    routes_me,
     routes_oauth,
     routes_session,
     routes_tokens,
@@ -65,6 +66,7 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
         routes_city,
         routes_oauth,
         routes_session,
+        routes_me,
     ):
         app.include_router(module.router)
 
