@@ -178,16 +178,14 @@ def audit_export(
     data_dir: DataDirOption = None,
 ) -> None:
     """エクスポート / write the whole log for offline verification."""
-    from machimori.audit.export import export_lines
-    from machimori.audit.store import iter_entries, stored_checkpoints
-
     log = _open_log(settings_from(config, data_dir))
     try:
-        log.checkpoint()
-        size = log.head().size
-        with log.database.engine.connect() as connection, output.open("w", encoding="utf-8") as handle:
-            notes = stored_checkpoints(connection)
-            handle.writelines(export_lines(log.origin, notes, iter_entries(connection, 0, size), size))
+        lines = 0
+        with output.open("w", encoding="utf-8") as handle:
+            for line in log.export():
+                handle.write(line)
+                lines += 1
+        size = lines - 2  # the header and the end line
     except OSError as error:
         raise InputError.single(str(output), f"cannot write: {error.strerror or error}") from None
     finally:

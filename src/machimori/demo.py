@@ -12,8 +12,6 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 from machimori.audit.checks import verify_export
-from machimori.audit.export import export_lines
-from machimori.audit.store import iter_entries, stored_checkpoints
 from machimori.config import Settings
 from machimori.consent.access import accesses_of, record_access
 from machimori.consent.purposes import DPV
@@ -154,11 +152,8 @@ def _verify(console: Console, platform: Platform, out_dir: Path) -> None:
     export = out_dir / "audit-export.jsonl"
     key = out_dir / "city-audit.vkey"
     key.write_text(str(platform.audit.verifiers[0]) + "\n", encoding="ascii")
-    size = platform.audit.head().size
-    with platform.database.engine.connect() as connection, export.open("w", encoding="utf-8") as handle:
-        handle.writelines(
-            export_lines(platform.audit.origin, stored_checkpoints(connection), iter_entries(connection, 0, size), size)
-        )
+    with export.open("w", encoding="utf-8") as handle:
+        handle.writelines(platform.audit.export())
     report = verify_export(export, platform.audit.verifiers, None)
     console.print(f"{export}: {'OK' if report.ok else 'TAMPERED'} — {report.entries} entries")
     tampered = out_dir / "audit-export-tampered.jsonl"

@@ -8,6 +8,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from machimori.keyfiles import create_private_file
+
 KEY_FILE = "secrets.key"
 _NONCE = 12
 
@@ -27,14 +29,7 @@ class SecretBox:
         """The data directory's box; its key is made (mode 0600) on first use."""
         path = keys_dir / KEY_FILE
         if not path.exists():
-            keys_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(AESGCM.generate_key(bit_length=256))
+            create_private_file(path, AESGCM.generate_key(bit_length=256))
         return cls(path.read_bytes())
 
     def seal(self, secret: bytes, bound_to: str) -> bytes:

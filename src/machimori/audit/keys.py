@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from machimori.audit.note import NoteError, Signer, Verifier
 from machimori.diagnostics import InputError
+from machimori.keyfiles import create_private_file
 
 SIGNING_DIR = "audit-signing"
 
@@ -17,10 +17,8 @@ def signing_dir(keys_dir: Path) -> Path:
 
 def write_private_key(path: Path, signer: Signer) -> None:
     """Write a signer key readable by its owner only, refusing to overwrite."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(str(signer) + "\n")
+    if not create_private_file(path, (str(signer) + "\n").encode("ascii")):
+        raise FileExistsError(path)
 
 
 def read_signer(path: Path) -> Signer:

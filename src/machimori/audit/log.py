@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from machimori.audit import merkle, store
 from machimori.audit.canonical import NotCanonicalizable, canonical_json
 from machimori.audit.checkpoint import Checkpoint, CheckpointError, sign_checkpoint
+from machimori.audit.export import export_lines
 from machimori.audit.note import NoteError, Signer, Verifier, parse
 from machimori.audit.sequencer import Appended, Sequencer
 from machimori.storage.engine import Database
@@ -116,6 +118,14 @@ class AuditLog:
     def root(self, size: int) -> bytes:
         with self.database.engine.connect() as connection:
             return store.root_at(connection, size)
+
+    def export(self) -> Iterator[str]:
+        """The lines of an export file: the log up to a checkpoint signed now, with every kept checkpoint."""
+        self.checkpoint()
+        size = self.head().size
+        with self.database.engine.connect() as connection:
+            notes = store.stored_checkpoints(connection)
+            yield from export_lines(self.origin, notes, store.iter_entries(connection, 0, size), size)
 
     def checkpoint(self) -> str:
         """The signed note of the current tree head (signed and kept on first request)."""

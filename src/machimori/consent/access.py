@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from sqlalchemy import insert, select
 
 from machimori.audit.log import AuditLog
+from machimori.clock import as_utc, utc_now
 from machimori.policy import Decision
 from machimori.storage import Database
 from machimori.storage.tables import data_accesses
@@ -17,7 +17,7 @@ def record_access(
     audit: AuditLog, database: Database, service: str, resident: str, purpose: str | None, decision: Decision
 ) -> int:
     """Append a decision on personal data to the audit log and index it under the resident; its index."""
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     appended = audit.append_sync(
         {
             "action": "personal-data.read",
@@ -57,7 +57,7 @@ def accesses_of(database: Database, resident: str, limit: int = 200) -> list[dic
                 "service": row.service,
                 "purpose": row.purpose,
                 "permitted": row.permitted,
-                "time": (row.time if row.time.tzinfo else row.time.replace(tzinfo=dt.UTC)).isoformat(),
+                "time": as_utc(row.time).isoformat(),
                 "audit_index": row.audit_index,
             }
             for row in rows

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from machimori.audit.canonical import canonical_json
 from machimori.audit.log import AuditLog
 from machimori.audit.note import Signer
+from machimori.clock import as_utc, utc_now
 from machimori.consent.purposes import PurposeCatalogue
 from machimori.events import Actor, EventClass, EventStream, Resource, SecurityEvent
 from machimori.ids import uuid7
@@ -54,14 +55,6 @@ Listener = Callable[[ConsentChange], None]
 CHANNEL = "machimori_consent"
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 class ConsentStore:
     """Records consent and tells listeners at once when it changes.
 
@@ -77,7 +70,7 @@ class ConsentStore:
         events: EventStream,
         signer: Signer,
         purposes: PurposeCatalogue | None = None,
-        clock: Callable[[], dt.datetime] = _now,
+        clock: Callable[[], dt.datetime] = utc_now,
         notifier: Notifier | None = None,
     ) -> None:
         self.database, self.audit, self.events, self.signer = database, audit, events, signer
@@ -140,7 +133,10 @@ class ConsentStore:
                     consents.c.resident == resident
                 )
             ).all()
-        records = {(row.service, row.purpose): (ConsentState(row.state), _utc(row.expires_at)) for row in rows}
+        records = {
+            (row.service, row.purpose): (ConsentState(row.state), as_utc(row.expires_at) if row.expires_at else None)
+            for row in rows
+        }
         with self._lock:
             if self.version(resident) == version:  # not changed while we read
                 self._index[resident] = records

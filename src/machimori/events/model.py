@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from machimori import __version__
+from machimori.clock import utc_now
 from machimori.ids import uuid7
 
 OCSF_VERSION = "1.3.0"
@@ -91,7 +92,7 @@ class SecurityEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     uid: str = Field(default_factory=uuid7)
-    time: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    time: dt.datetime = Field(default_factory=utc_now)
     class_uid: EventClass
     activity_id: int = Field(0, ge=0, le=99, description="OCSF activity of the class (e.g. 1 Logon, 1 Create)")
     severity_id: Severity = Severity.INFORMATIONAL

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, or_, select, true
 
+from machimori.clock import as_utc
 from machimori.storage import Database
 from machimori.storage.tables import security_events
 
@@ -34,9 +35,9 @@ class EventQuery:
         table = security_events
         conditions = []
         if self.since is not None:
-            conditions.append(table.c.time >= _utc(self.since))
+            conditions.append(table.c.time >= as_utc(self.since))
         if self.until is not None:
-            conditions.append(table.c.time < _utc(self.until))
+            conditions.append(table.c.time < as_utc(self.until))
         if self.class_uid is not None:
             conditions.append(table.c.class_uid == self.class_uid)
         if self.min_severity is not None:
@@ -61,12 +62,6 @@ class EventQuery:
         return (
             select(table.c.uid, table.c.body).where(and_(true(), *conditions)).order_by(table.c.uid.desc()).limit(limit)
         )
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
 
 
 def find_events(database: Database, query: EventQuery) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from machimori.audit.log import AuditLog
+from machimori.clock import as_utc, utc_now
 from machimori.events import Actor, Endpoint, EventClass, EventStream, SecurityEvent, Severity, Status
 from machimori.identity import passwords
 from machimori.identity.throttle import MAX_CONSECUTIVE_FAILURES, SourceLimiter, delay_after
@@ -48,14 +49,6 @@ class SignInResult:
     retry_after: float = 0.0
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 class Accounts:
     """Creates accounts, grants roles and signs people in; every sign-in is an Authentication event."""
 
@@ -65,7 +58,7 @@ class Accounts:
         events: EventStream,
         audit: AuditLog,
         box: SecretBox,
-        clock: Callable[[], dt.datetime] = _now,
+        clock: Callable[[], dt.datetime] = utc_now,
         sources: SourceLimiter | None = None,
     ) -> None:
         self.database, self.events, self.audit, self.box = database, events, audit, box
@@ -162,7 +155,7 @@ class Accounts:
         if row.locked_at is not None:
             self._auth_event(row.id, login, source, "account locked after 100 failures", Status.FAILURE)
             return SignInResult("locked", row.id)
-        next_attempt = _aware(row.next_attempt_at)
+        next_attempt = as_utc(row.next_attempt_at) if row.next_attempt_at else None
         if next_attempt is not None and now < next_attempt:
             self._auth_event(row.id, login, source, "too soon after failures", Status.FAILURE)
             return SignInResult("throttled", row.id, (next_attempt - now).total_seconds())

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select
 
 from machimori.audit.log import AuditLog
+from machimori.clock import utc_now
 from machimori.ids import uuid7
 from machimori.storage import Database
 from machimori.storage.tables import identity_proofs
@@ -45,14 +46,10 @@ class ProofingError(ValueError):
     """A proofing record that cannot be right (unknown method, a level the method cannot reach …)."""
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class Assurance:
     """Identity-proofing records; each is audit-logged."""
 
-    def __init__(self, database: Database, audit: AuditLog, clock: Callable[[], dt.datetime] = _now) -> None:
+    def __init__(self, database: Database, audit: AuditLog, clock: Callable[[], dt.datetime] = utc_now) -> None:
         self.database, self.audit, self.clock = database, audit, clock
 
     def record_proof(self, account_id: str, ial: int, method: str, evidence: str, *, verified_by: str) -> str:

@@ -29,6 +29,7 @@ from webauthn.helpers.structs import (
 )
 
 from machimori.audit.log import AuditLog
+from machimori.clock import utc_now
 from machimori.events import Actor, Endpoint, EventClass, EventStream, SecurityEvent, Severity, Status
 from machimori.storage import Database
 from machimori.storage.tables import accounts, passkeys, webauthn_challenges
@@ -38,10 +39,6 @@ CHALLENGE_LIFETIME = dt.timedelta(minutes=5)
 
 class PasskeyRejected(ValueError):
     """A ceremony that failed: unknown or used challenge, wrong account, bad signature, cloned authenticator …"""
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Passkeys:
@@ -55,7 +52,7 @@ class Passkeys:
         rp_id: str,
         origin: str,
         rp_name: str = "machimori 街守",
-        clock: Callable[[], dt.datetime] = _now,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.database, self.events, self.audit = database, events, audit
         self.rp_id, self.origin, self.rp_name, self.clock = rp_id, origin, rp_name, clock

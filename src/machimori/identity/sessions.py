@@ -8,7 +8,6 @@ reauthentication bound of NIST SP 800-63B-4) or when the person signs out.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select, update
 
+from machimori.clock import as_utc, utc_now
+from machimori.identity.tokens import secret_digest
 from machimori.ids import uuid7
 from machimori.storage import Database
 from machimori.storage.tables import sessions
@@ -42,18 +43,10 @@ class Session:
         return f"urn:machimori:aal{self.aal}"
 
 
-def _hash(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class Sessions:
     """Starts, finds, raises and ends sessions."""
 
-    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = _now) -> None:
+    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utc_now) -> None:
         self.database, self.clock = database, clock
 
     def start(self, account_id: str, aal: int, amr: list[str]) -> str:
@@ -64,7 +57,7 @@ class Sessions:
             connection.execute(
                 insert(sessions).values(
                     id=uuid7(),
-                    secret_hash=_hash(secret),
+                    secret_hash=secret_digest(secret),
                     account_id=account_id,
                     aal=aal,
                     amr=json.dumps(amr),
@@ -77,10 +70,12 @@ class Sessions:
     def find(self, secret: str, *, pending: bool = False) -> Session | None:
         """The active session with that secret (a pending one only if asked for), else None."""
         with self.database.engine.connect() as connection:
-            row = connection.execute(select(sessions).where(sessions.c.secret_hash == _hash(secret))).one_or_none()
+            row = connection.execute(
+                select(sessions).where(sessions.c.secret_hash == secret_digest(secret))
+            ).one_or_none()
         if row is None or row.ended_at is not None:
             return None
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+        expires = as_utc(row.expires_at)
         if expires <= self.clock() or (row.aal == 0) != pending:
             return None
         return Session(row.id, row.account_id, row.aal, tuple(json.loads(row.amr)))
@@ -103,5 +98,5 @@ class Sessions:
     def end(self, secret: str) -> None:
         with self.database.begin() as connection:
             connection.execute(
-                update(sessions).where(sessions.c.secret_hash == _hash(secret)).values(ended_at=self.clock())
+                update(sessions).where(sessions.c.secret_hash == secret_digest(secret)).values(ended_at=self.clock())
             )

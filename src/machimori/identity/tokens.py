@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from enum import StrEnum
 
 from sqlalchemy import bindparam, insert, select, update
 
+from machimori.clock import utc_now
 from machimori.ids import uuid7
 from machimori.storage import Database
 from machimori.storage.tables import api_tokens
@@ -38,8 +38,9 @@ class Principal:
         return self.role is Role.admin or self.role in roles
 
 
-def _hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+def secret_digest(secret: str) -> bytes:
+    """What is stored of a high-entropy secret (token, client secret, session cookie): its SHA-256."""
+    return hashlib.sha256(secret.encode()).digest()
 
 
 def new_token() -> str:
@@ -59,8 +60,8 @@ def create_token(database: Database, name: str, role: Role, secret: str | None =
                 id=principal.token_id,
                 name=name,
                 role=role.value,
-                token_hash=_hash(secret),
-                created_at=dt.datetime.now(dt.UTC),
+                token_hash=secret_digest(secret),
+                created_at=utc_now(),
             )
         )
     return principal, secret
@@ -74,7 +75,7 @@ _ACTIVE_TOKEN = select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role).wh
 def authenticate(database: Database, secret: str) -> Principal | None:
     """The principal of a valid, unrevoked token, or None."""
     with database.engine.connect() as connection:
-        row = connection.execute(_ACTIVE_TOKEN, {"token_hash": _hash(secret)}).one_or_none()
+        row = connection.execute(_ACTIVE_TOKEN, {"token_hash": secret_digest(secret)}).one_or_none()
     return None if row is None else Principal(row.id, row.name, Role(row.role))
 
 
@@ -105,6 +106,6 @@ def revoke_token(database: Database, token_id: str) -> bool:
         result = connection.execute(
             update(api_tokens)
             .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=dt.datetime.now(dt.UTC))
+            .values(revoked_at=utc_now())
         )
     return result.rowcount == 1

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from machimori.clock import utc_now
 from machimori.consent.records import ConsentState
 
 ConsentLookup = Callable[[str, str, str], tuple[ConsentState, dt.datetime | None]]
@@ -103,15 +104,11 @@ class _Cache:
     limit: int = 200_000
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class DecisionPoint:
     """The policy decision point; decisions are cached and dropped at once when what they rest on changes."""
 
     def __init__(
-        self, consent: ConsentLookup, consent_version: ConsentVersion, clock: Callable[[], dt.datetime] = _utc_now
+        self, consent: ConsentLookup, consent_version: ConsentVersion, clock: Callable[[], dt.datetime] = utc_now
     ) -> None:
         self._consent = consent
         self._clock = clock

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
-from machimori.audit.export import export_lines
-from machimori.audit.store import iter_entries, stored_checkpoints
 from machimori.events import Actor, EventClass, Resource, SecurityEvent
 from machimori.identity.tokens import Principal, Role
 from machimori.web.security import platform_of, require
@@ -124,16 +121,8 @@ async def add_cosignature(request: Request, tree_size: Index) -> PlainTextRespon
 def export(request: Request, _: Annotated[Principal, Depends(require(Role.auditor))]) -> StreamingResponse:
     """The whole log as an export file (JSON Lines) for offline verification."""
     audit = platform_of(request).audit
-    audit.checkpoint()
-    size = audit.head().size
-
-    def lines() -> Iterator[str]:
-        with audit.database.engine.connect() as connection:
-            notes = stored_checkpoints(connection)
-            yield from export_lines(audit.origin, notes, iter_entries(connection, 0, size), size)
-
     return StreamingResponse(
-        lines(),
+        audit.export(),
         media_type="application/jsonl",
         headers={"Content-Disposition": 'attachment; filename="audit-export.jsonl"'},
     )

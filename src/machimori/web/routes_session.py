@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from machimori.identity.passkeys import PasskeyRejected
 from machimori.identity.sessions import Session
 from machimori.web.problems import problem
-from machimori.web.security import platform_of
+from machimori.web.security import client_address, platform_of
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
 COOKIE = "mm_session"
@@ -31,10 +31,6 @@ class OtpCode(BaseModel):
 class PasskeySignIn(BaseModel):
     login: str = Field(min_length=1, max_length=255)
     credential: dict[str, Any]
-
-
-def _source(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _with_cookie(body: dict[str, Any], secret: str, request: Request) -> JSONResponse:
@@ -64,7 +60,7 @@ def current_session(request: Request) -> Session:
 def sign_in(request: Request, body: PasswordSignIn) -> Response:
     """Sign in with a password; if the account has a second factor, the session waits for it."""
     platform = platform_of(request)
-    result = platform.accounts.sign_in(body.login, body.password, _source(request))
+    result = platform.accounts.sign_in(body.login, body.password, client_address(request))
     if result.outcome == "throttled":
         answer = problem(429, "試行が多すぎます。しばらく待ってください / too many attempts; wait", "throttled")
         answer.headers["Retry-After"] = str(max(1, int(result.retry_after + 0.999)))
@@ -86,7 +82,7 @@ def second_factor(request: Request, body: OtpCode) -> Response:
     platform = platform_of(request)
     secret = request.cookies.get(COOKIE, "")
     pending = platform.sessions.find(secret, pending=True) if secret else None
-    if pending is None or not platform.accounts.verify_totp(pending.account_id, body.code, _source(request)):
+    if pending is None or not platform.accounts.verify_totp(pending.account_id, body.code, client_address(request)):
         return problem(401, "コードが違うか、期限切れです / wrong or expired code", "wrong-second-factor")
     session = platform.sessions.raise_to(secret, 2, "otp")
     assert session is not None
@@ -115,7 +111,7 @@ def passkey_sign_in(request: Request, body: PasskeySignIn) -> Response:
     try:
         if account_id is None:
             raise PasskeyRejected("unknown login")
-        aal = platform.passkeys.finish_sign_in(account_id, body.credential, _source(request))
+        aal = platform.passkeys.finish_sign_in(account_id, body.credential, client_address(request))
     except PasskeyRejected:
         return problem(401, "パスキーを確認できません / the passkey was not accepted", "passkey-rejected")
     secret = platform.sessions.start(account_id, aal, ["hwk", "user"])

@@ -17,6 +17,11 @@ def platform_of(request: Request) -> Platform:
     return platform
 
 
+def client_address(request: Request) -> str:
+    """The address the request came from (as the ASGI server saw it)."""
+    return request.client.host if request.client else "unknown"
+
+
 def _source(request: Request) -> Endpoint | None:
     client = request.client
     return Endpoint(ip=client.host, port=client.port) if client else None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import hmac
 import json
 import secrets
@@ -13,14 +11,12 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from sqlalchemy import insert, select
 
+from machimori.clock import utc_now
+from machimori.identity.tokens import secret_digest
 from machimori.storage import Database
 from machimori.storage.tables import oauth_clients
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-
-
-def _hash(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class Client(ClientMixin):  # type: ignore[misc]
         return redirect_uri in self.redirect_uris  # exact match only (RFC 9700)
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return self.secret_hash is not None and hmac.compare_digest(self.secret_hash, _hash(client_secret))
+        return self.secret_hash is not None and hmac.compare_digest(self.secret_hash, secret_digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if self.secret_hash is None:
@@ -85,13 +81,13 @@ def register_client(
         connection.execute(
             insert(oauth_clients).values(
                 client_id=client_id,
-                secret_hash=None if secret is None else _hash(secret),
+                secret_hash=None if secret is None else secret_digest(secret),
                 name=name,
                 org=org,
                 redirect_uris=json.dumps(redirect_uris or []),
                 grant_types=json.dumps(grant_types),
                 scope=scope,
-                created_at=dt.datetime.now(dt.UTC),
+                created_at=utc_now(),
             )
         )
     return client_id, secret

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from joserfc.jwk import ECKey, KeySet
+
+from machimori.keyfiles import create_private_file
 
 ALGORITHM = "ES256"
 KEY_FILE = "oauth-signing.jwk.json"
@@ -17,15 +18,8 @@ def signing_key(keys_dir: Path) -> ECKey:
     """The signing key, made on first use (file mode 0600)."""
     path = keys_dir / KEY_FILE
     if not path.exists():
-        keys_dir.mkdir(parents=True, exist_ok=True)
         key = ECKey.generate_key("P-256", auto_kid=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(key.as_dict(private=True), handle)
+        create_private_file(path, json.dumps(key.as_dict(private=True)).encode())
     return ECKey.import_key(json.loads(path.read_text(encoding="utf-8")))
 
 
