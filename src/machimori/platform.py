@@ -17,6 +17,7 @@ from machimori.events import EventClass, EventStream, Resource, SecurityEvent
 from machimori.identity import tokens
 from machimori.identity.accounts import Accounts
 from machimori.identity.assurance import Assurance
+from machimori.identity.oauth.provider import Provider
 from machimori.identity.passkeys import Passkeys
 from machimori.identity.sessions import Sessions
 from machimori.policy import DecisionPoint
@@ -43,6 +44,7 @@ class Platform:
     passkeys: Passkeys
     sessions: Sessions
     assurance: Assurance
+    oauth: Provider
     first_admin_token: str | None = field(default=None, repr=False)
 
     def close(self) -> None:
@@ -80,6 +82,7 @@ def open_platform(settings: Settings) -> Platform:
     box = SecretBox.in_keys_dir(settings.keys_dir)
     origin = settings.issuer
     passkeys = Passkeys(database, events, audit, rp_id=urlsplit(origin).hostname or "localhost", origin=origin)
+    accounts = Accounts(database, events, audit, box)
     platform = Platform(
         settings,
         database,
@@ -88,10 +91,11 @@ def open_platform(settings: Settings) -> Platform:
         notifier,
         consent,
         decisions,
-        Accounts(database, events, audit, box),
+        accounts,
         passkeys,
         Sessions(database),
         Assurance(database, audit),
+        Provider(database, events, consent, accounts, settings.keys_dir, settings.issuer, settings.issuer + "/api"),
     )
     if not tokens.has_admin(database):
         _, secret = tokens.create_token(database, "admin", tokens.Role.admin, settings.admin_token)

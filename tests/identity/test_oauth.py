@@ -18,7 +18,7 @@ from machimori.platform import Platform
 
 @pytest.fixture
 def provider(client: TestClient) -> Provider:
-    oauth: Provider = client.app.state.oauth  # type: ignore[attr-defined]
+    oauth: Provider = client.app.state.platform.oauth  # type: ignore[attr-defined]
     return oauth
 
 

@@ -25,6 +25,11 @@ LIFETIME = dt.timedelta(hours=12)
 PENDING_LIFETIME = dt.timedelta(minutes=5)
 
 
+def acr_of(aal: int) -> str:
+    """The `acr` value (authentication context class) of an authentication at that AAL."""
+    return f"urn:machimori:aal{aal}"
+
+
 @dataclass(frozen=True)
 class Session:
     """An active session."""
@@ -40,7 +45,7 @@ class Session:
 
     @property
     def acr(self) -> str:
-        return f"urn:machimori:aal{self.aal}"
+        return acr_of(self.aal)
 
 
 class Sessions:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -199,4 +200,64 @@ sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True)),
+)
+
+oauth_grants = Table(
+    "oauth_grants",
+    metadata,
+    Column("id", String(36), primary_key=True, doc="carried in its access tokens as the `grant` claim"),
+    Column("client_id", String(64), nullable=False),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("purposes", Text, nullable=False, doc="JSON list of the purposes the resident consented to"),
+    Column("aal", SmallInteger, nullable=False, doc="of the session that approved it"),
+    Column("amr", Text, nullable=False, doc="JSON list of RFC 8176 method references"),
+    Column("auth_time", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_reason", String(64)),
+    Index("ix_oauth_grants_account_client", "account_id", "client_id"),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", LargeBinary(32), primary_key=True, doc="SHA-256 of the code"),
+    Column("grant_id", String(36), ForeignKey("oauth_grants.id"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False, doc="PKCE S256"),
+    Column("nonce", String(255)),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), doc="set on first use; a second use revokes the grant"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True, doc="SHA-256 of the token"),
+    Column("grant_id", String(36), ForeignKey("oauth_grants.id"), nullable=False, index=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), doc="set when rotated; a second use revokes the grant"),
+)
+
+consent_subscriptions = Table(
+    "consent_subscriptions",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("endpoint", Text, nullable=False, doc="where consent changes are pushed (RFC 8935)"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+consent_deliveries = Table(
+    "consent_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("token", Text, nullable=False, doc="the Security Event Token (RFC 8417) to push"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("last_error", Text),
 )

@@ -13,7 +13,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from machimori import __version__
 from machimori.governance.served import LoadedCity
-from machimori.identity.oauth.provider import Provider
 from machimori.platform import Platform
 from machimori.web import (
     problems,
@@ -50,13 +49,6 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
     )
     app.state.platform = platform
     app.state.city = city
-    app.state.oauth = Provider(
-        platform.database,
-        platform.events,
-        platform.settings.keys_dir,
-        platform.settings.issuer,
-        platform.settings.issuer + "/api",
-    )
     problems.install(app)
     for module in (
         routes_health,

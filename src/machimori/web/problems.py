@@ -35,7 +35,9 @@ _TITLES = {
 }
 
 
-def problem(status: int, detail: str, kind: str | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, detail: str, kind: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     """A problem details response."""
     body = {
         "type": TYPE_BASE + (kind or str(status)),
@@ -44,7 +46,8 @@ def problem(status: int, detail: str, kind: str | None = None, **extra: Any) -> 
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": 'Bearer realm="machimori"'} if status == 401 else None
+    if status == 401 and headers is None:
+        headers = {"WWW-Authenticate": 'Bearer realm="machimori"'}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -53,7 +56,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return problem(error.status_code, str(error.detail))
+        return problem(error.status_code, str(error.detail), headers=dict(error.headers) if error.headers else None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -7,14 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from machimori.identity.oauth.provider import Provider, StarletteOAuth2Request
+from machimori.identity.oauth.provider import Provider
+from machimori.identity.oauth.requests import StarletteOAuth2Request
+from machimori.web.security import platform_of
 
 router = APIRouter(tags=["oauth"])
 
 
 def provider_of(request: Request) -> Provider:
-    provider: Provider = request.app.state.oauth
-    return provider
+    return platform_of(request).oauth
 
 
 async def _oauth_request(request: Request) -> StarletteOAuth2Request:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from machimori.identity.passkeys import PasskeyRejected
-from machimori.identity.sessions import Session
+from machimori.identity.sessions import Session, acr_of
 from machimori.web.problems import problem
 from machimori.web.security import client_address, platform_of
 
@@ -73,7 +73,7 @@ def sign_in(request: Request, body: PasswordSignIn) -> Response:
         secret = platform.sessions.start(result.account_id, 0, ["pwd"])
         return _with_cookie({"aal": 0, "second_factor_required": "otp"}, secret, request)
     secret = platform.sessions.start(result.account_id, 1, ["pwd"])
-    return _with_cookie({"aal": 1, "acr": "urn:machimori:aal1", "amr": ["pwd"]}, secret, request)
+    return _with_cookie({"aal": 1, "acr": acr_of(1), "amr": ["pwd"]}, secret, request)
 
 
 @router.post("/session/otp")
@@ -115,7 +115,7 @@ def passkey_sign_in(request: Request, body: PasskeySignIn) -> Response:
     except PasskeyRejected:
         return problem(401, "パスキーを確認できません / the passkey was not accepted", "passkey-rejected")
     secret = platform.sessions.start(account_id, aal, ["hwk", "user"])
-    return _with_cookie({"aal": aal, "acr": f"urn:machimori:aal{aal}", "amr": ["hwk", "user"]}, secret, request)
+    return _with_cookie({"aal": aal, "acr": acr_of(aal), "amr": ["hwk", "user"]}, secret, request)
 
 
 @router.delete("/session", status_code=204)

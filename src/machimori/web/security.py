@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from machimori.events import Endpoint, EventClass, SecurityEvent, Severity, Status
+from machimori.identity.oauth.provider import AccessToken, TokenRejected
 from machimori.identity.tokens import Principal, Role, authenticate
 from machimori.platform import Platform
 
@@ -27,24 +28,49 @@ def _source(request: Request) -> Endpoint | None:
     return Endpoint(ip=client.host, port=client.port) if client else None
 
 
+def _rejected(request: Request, what: str, reason: str) -> None:
+    platform_of(request).events.emit(
+        SecurityEvent(
+            class_uid=EventClass.AUTHENTICATION,
+            activity_id=1,
+            severity_id=Severity.MEDIUM,
+            status_id=Status.FAILURE,
+            message=f"{what} rejected on {request.method} {request.url.path}: {reason}",
+            src_endpoint=_source(request),
+        )
+    )
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    return secret.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def access_token(request: Request) -> AccessToken:
+    """A dependency: the verified OAuth access token of the calling service, or 401 (RFC 6750)."""
+    presented = _bearer(request)
+    if presented is None:
+        _rejected(request, "access token", "missing")
+        raise HTTPException(401, "an OAuth access token is required / OAuth アクセストークンが必要です")
+    try:
+        return platform_of(request).oauth.verify_access_token(presented)
+    except TokenRejected as error:
+        _rejected(request, "access token", str(error))
+        raise HTTPException(
+            401,
+            f"the access token is not valid: {error} / アクセストークンが無効です",
+            headers={"WWW-Authenticate": 'Bearer realm="machimori", error="invalid_token"'},
+        ) from None
+
+
 def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency that admits a valid token of one of the roles (admin always)."""
 
     async def dependency(request: Request) -> Principal:
-        platform = platform_of(request)
-        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-        principal = authenticate(platform.database, secret.strip()) if scheme.lower() == "bearer" and secret else None
+        secret = _bearer(request)
+        principal = authenticate(platform_of(request).database, secret) if secret else None
         if principal is None:
-            platform.events.emit(
-                SecurityEvent(
-                    class_uid=EventClass.AUTHENTICATION,
-                    activity_id=1,
-                    severity_id=Severity.MEDIUM,
-                    status_id=Status.FAILURE,
-                    message=f"API token rejected on {request.method} {request.url.path} / APIトークンを拒否",
-                    src_endpoint=_source(request),
-                )
-            )
+            _rejected(request, "API token", "unknown or revoked / APIトークンを拒否")
             raise HTTPException(401, "a valid bearer token is required / 有効なベアラートークンが必要です")
         if not principal.may(*roles):
             raise HTTPException(403, f"role {principal.role.value} may not do this / この操作の権限がありません")

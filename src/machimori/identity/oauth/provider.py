@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -21,17 +20,21 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from starlette.datastructures import FormData, Headers, QueryParams
 from starlette.responses import Response
 
+from machimori.consent.records import ConsentChange, ConsentState, ConsentStore
 from machimori.events import Actor, EventClass, EventStream, SecurityEvent, Status
+from machimori.identity.accounts import Accounts
+from machimori.identity.oauth.authorizations import ACCESS_TOKEN_SECONDS, Authorizations, Grant
 from machimori.identity.oauth.clients import Client, find_client
+from machimori.identity.oauth.grants import IdTokens, RequiredPkce, ResidentCode, RotatingRefresh
 from machimori.identity.oauth.keys import ALGORITHM, public_jwks, signing_key, verification_keys
+from machimori.identity.oauth.requests import StarletteOAuth2Request
+from machimori.identity.sessions import acr_of
 from machimori.storage import Database
 from machimori.storage.tables import revoked_tokens
 
-ACCESS_TOKEN_SECONDS = 300
-SCOPES = ("city:read", "city:write", "audit:record", "consent:read", "openid", "profile")
+SCOPES = ("city:read", "city:write", "audit:record", "consent:read", "personal:read", "openid", "profile")
 
 
 class TokenRejected(ValueError):
@@ -52,43 +55,26 @@ class AccessToken:
     def scopes(self) -> frozenset[str]:
         return frozenset(str(self.claims.get("scope", "")).split())
 
-
-class FormPayload(OAuth2Payload):  # type: ignore[misc]
-    """Query and form parameters of a request, read before authlib sees it."""
-
-    def __init__(self, query: QueryParams, form: FormData) -> None:
-        self._pairs = [*query.multi_items(), *((k, v) for k, v in form.multi_items() if isinstance(v, str))]
+    @property
+    def resident(self) -> str | None:
+        """The resident who authorized this token (authorization code), None for a service's own token."""
+        return str(self.claims["sub"]) if "grant" in self.claims else None
 
     @property
-    def data(self) -> dict[str, str]:
-        return dict(self._pairs)
-
-    @property
-    def datalist(self) -> defaultdict[str, list[str]]:
-        values: defaultdict[str, list[str]] = defaultdict(list)
-        for key, value in self._pairs:
-            values[key].append(value)
-        return values
+    def purposes(self) -> tuple[str, ...]:
+        """The purposes the resident consented to when she authorized it."""
+        return tuple(str(p) for p in self.claims.get("purposes", ()))
 
 
-class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
-    def __init__(self, method: str, url: str, headers: Headers, query: QueryParams, form: FormData) -> None:
-        super().__init__(method=method, uri=url, headers=headers)
-        self.payload = FormPayload(query, form)
-        self._query, self._form = query, form
-
-    @property
-    def args(self) -> QueryParams:
-        return self._query
-
-    @property
-    def form(self) -> dict[str, str]:
-        return {k: v for k, v in self._form.items() if isinstance(v, str)}
+def _refresh_token(client: Client, grant_type: str, user: Grant | None, scope: str) -> str:
+    return secrets.token_urlsafe(32)
 
 
 class _Tokens(JWTBearerTokenGenerator):  # type: ignore[misc]
+    """RFC 9068 access tokens; those a resident authorized name her grant, its purposes and her AAL."""
+
     def __init__(self, issuer: str, audience: str, keys: KeySet) -> None:
-        super().__init__(issuer, alg=ALGORITHM)
+        super().__init__(issuer, alg=ALGORITHM, refresh_token_generator=_refresh_token)
         self._audience, self._keys = audience, keys
 
     def get_jwks(self) -> KeySet:
@@ -97,8 +83,20 @@ class _Tokens(JWTBearerTokenGenerator):  # type: ignore[misc]
     def get_audiences(self, client: Client, user: Any, scope: str) -> str:
         return self._audience
 
-    def get_extra_claims(self, client: Client, grant_type: str, user: Any, scope: str) -> dict[str, Any]:
-        return {"org": client.org} if client.org else {}
+    def get_extra_claims(self, client: Client, grant_type: str, user: Grant | None, scope: str) -> dict[str, Any]:
+        claims: dict[str, Any] = {"org": client.org} if client.org else {}
+        if user is not None:
+            claims.update(grant=user.id, purposes=list(user.purposes))
+        return claims
+
+    def get_acr(self, user: Grant | None) -> str | None:
+        return acr_of(user.aal) if user else None
+
+    def get_amr(self, user: Grant | None) -> list[str] | None:
+        return list(user.amr) if user else None
+
+    def get_auth_time(self, user: Grant | None) -> int | None:
+        return int(user.auth_time.timestamp()) if user else None
 
     def _get_expires_in(self, client: Client, grant_type: str) -> int:
         return ACCESS_TOKEN_SECONDS
@@ -126,7 +124,7 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     def create_introspection_payload(self, token: dict[str, Any] | None) -> dict[str, Any]:
         if not token:
             return {"active": False}
-        shown = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "org", "acr", "amr")
+        shown = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "org", "acr", "amr", "auth_time")
         return {"active": True, "token_type": "Bearer", **{k: token[k] for k in shown if k in token}}
 
     def check_permission(self, token: Any, client: Client, request: Any) -> bool:
@@ -152,14 +150,38 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
 class Provider(AuthorizationServer):  # type: ignore[misc]
     """machimori's OAuth 2.0 authorization server."""
 
-    def __init__(self, database: Database, events: EventStream, keys_dir: Path, issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        database: Database,
+        events: EventStream,
+        consent: ConsentStore,
+        accounts: Accounts,
+        keys_dir: Path,
+        issuer: str,
+        audience: str,
+    ) -> None:
         super().__init__(scopes_supported=list(SCOPES))
-        self.database, self.events, self.issuer, self.audience = database, events, issuer, audience
+        self.database, self.events, self.accounts = database, events, accounts
+        self.issuer, self.audience = issuer, audience
         self.key = signing_key(keys_dir)
+        self.authorizations = Authorizations(database, events)
         self.register_token_generator("default", _Tokens(issuer, audience, KeySet([self.key])))
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(ResidentCode, [RequiredPkce(), IdTokens(self)])
+        self.register_grant(RotatingRefresh)
         self.register_endpoint(_Introspection(self))
         self.register_endpoint(_Revocation(self))
+        consent.listen(self._consent_changed)
+
+    def _consent_changed(self, change: ConsentChange) -> None:
+        """Tokens issued under a consent stop working when it is withdrawn, refused or expired."""
+        if change.state is not ConsentState.given:
+            self.authorizations.revoke_for_consent(change.resident, change.service, change.purpose)
+
+    def profile_of(self, account_id: str) -> dict[str, Any]:
+        """The OpenID Connect `profile` claims of an account."""
+        profile = self.accounts.profile(account_id)
+        return {"name": profile["display_name"], "preferred_username": profile["login"]}
 
     def jwks(self) -> dict[str, Any]:
         return public_jwks(self.key)
@@ -169,6 +191,8 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         client = request.client
+        if "refresh_token" in token:
+            self.authorizations.save_refresh_token(token["refresh_token"], request.user)
         self.events.emit(
             SecurityEvent(
                 class_uid=EventClass.AUTHENTICATION,
@@ -176,7 +200,11 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
                 status_id=Status.SUCCESS,
                 message=f"access token issued to {client.name} ({client.client_id})",
                 actor=Actor(uid=client.client_id, name=client.name, org=client.org, app_name=client.name),
-                unmapped={"scope": token.get("scope", ""), "grant_type": request.payload.data.get("grant_type")},
+                unmapped={
+                    "scope": token.get("scope", ""),
+                    "grant_type": request.payload.data.get("grant_type"),
+                    "resident": request.user.account_id if request.user else None,
+                },
             )
         )
 
@@ -189,12 +217,15 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         except IntegrityError:
             pass  # revoked already
 
-    def is_revoked(self, jti: str | None) -> bool:
+    def is_revoked(self, jti: str | None, grant: str | None = None) -> bool:
+        """Whether the token, or the grant it was issued under, was revoked."""
         if not jti:
             return True
+        names = [jti] if grant is None else [jti, str(grant)]
         with self.database.engine.connect() as connection:
             return (
-                connection.execute(select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)).first() is not None
+                connection.execute(select(revoked_tokens.c.jti).where(revoked_tokens.c.jti.in_(names))).first()
+                is not None
             )
 
     def verify_access_token(self, token: str, leeway: int = 0) -> AccessToken:
@@ -222,7 +253,7 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             registry.validate(decoded.claims)
         except JoseError as error:
             raise TokenRejected(f"claims: {error.description or type(error).__name__}") from None
-        if self.is_revoked(decoded.claims.get("jti")):
+        if self.is_revoked(decoded.claims.get("jti"), decoded.claims.get("grant")):
             raise TokenRejected("revoked")
         return AccessToken(dict(decoded.claims))
 
@@ -249,10 +280,17 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             "introspection_endpoint": f"{base}/oauth/introspect",
             "revocation_endpoint": f"{base}/oauth/revoke",
             "jwks_uri": f"{base}/oauth/jwks",
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "authorization_endpoint": f"{base}/oauth/authorize",
+            "userinfo_endpoint": f"{base}/oauth/userinfo",
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
             "scopes_supported": list(SCOPES),
-            "response_types_supported": [],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "acr_values_supported": [acr_of(1), acr_of(2)],
+            "claims_supported": ["sub", "name", "preferred_username", "acr", "amr", "auth_time"],
+            "authorization_response_iss_parameter_supported": False,
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "subject_types_supported": ["public"],
         }
