@@ -113,21 +113,58 @@ def client_register(
     name: Annotated[str, typer.Option("--name")],
     scope: Annotated[str, typer.Option("--scope", help='e.g. "city:read consent:read"')],
     org: Annotated[str | None, typer.Option("--org")] = None,
+    redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redirect-uri", help="住民向けアプリのリダイレクト先 (複数可) / an app's redirect URI (repeatable)"
+        ),
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="秘密を持てないアプリ (PKCE のみ) / an app that cannot keep a secret")
+    ] = False,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """OAuth クライアントを登録 (秘密は一度だけ表示) / register a client; its secret is shown once."""
-    from machimori.identity.oauth.clients import register_client
+    """OAuth クライアントを登録 (秘密は一度だけ表示) / register a client; its secret is shown once.
+
+    Without --redirect-uri: a service's backend (client credentials). With it: a resident-facing app
+    (authorization code with PKCE, rotating refresh tokens).
+    """
+    from machimori.identity.oauth.clients import ClientError, register_client
     from machimori.identity.oauth.provider import SCOPES
 
     unknown = set(scope.split()) - set(SCOPES)
     if unknown:
         raise InputError.single("--scope", f"unknown scope(s) {' '.join(sorted(unknown))}: {' '.join(SCOPES)}")
+    if public and not redirect_uri:
+        raise InputError.single("--public", "a public client is an app: give its --redirect-uri")
+    grant_types = ["authorization_code", "refresh_token"] if redirect_uri else []
+    if not public:
+        grant_types.append("client_credentials")
     with _platform(config, data_dir) as platform:
-        client_id, secret = register_client(
-            platform.database, name, org=org, grant_types=["client_credentials"], scope=scope
-        )
+        try:
+            client_id, secret = register_client(
+                platform.database,
+                name,
+                org=org,
+                grant_types=grant_types,
+                scope=scope,
+                redirect_uris=redirect_uri,
+                public=public,
+            )
+        except ClientError as error:
+            raise InputError.single("--redirect-uri", str(error)) from None
         platform.audit.append_sync(
             {"action": "oauth.client.register", "client": client_id, "scope": scope, "by": "cli"}
         )
-    out.print(json.dumps({"client_id": client_id, "client_secret": secret, "scope": scope}))
+    out.print(
+        json.dumps(
+            {
+                "client_id": client_id,
+                "client_secret": secret,
+                "scope": scope,
+                "grant_types": grant_types,
+                "redirect_uris": redirect_uri or [],
+            }
+        )
+    )

@@ -116,6 +116,13 @@ class Accounts:
                 select(accounts.c.id).where(accounts.c.login == login, accounts.c.disabled_at.is_(None))
             ).scalar_one_or_none()
 
+    def kind_of(self, account_id: str) -> str | None:
+        """The kind of the active account with that id (staff, resident, service), or None."""
+        with self.database.engine.connect() as connection:
+            return connection.execute(
+                select(accounts.c.kind).where(accounts.c.id == account_id, accounts.c.disabled_at.is_(None))
+            ).scalar_one_or_none()
+
     def profile(self, account_id: str) -> dict[str, object]:
         """What an account may see of itself."""
         with self.database.engine.connect() as connection:

@@ -6,7 +6,8 @@ The rules, in order (the first that applies decides):
   2. administrative actions need the admin role in the resource's organisation and AAL2 or higher;
   3. a resident may read their own personal data;
   4. personal data is read only by a service, for a purpose it declares, that the resident consented
-     to and has not withdrawn; each permit carries the obligation to audit-log the access;
+     to and has not withdrawn (with a token: one that has the personal:read scope and, if a resident
+     authorized it, hers); each permit carries the obligation to audit-log the access;
   5. closed data: staff of the owning organisation with a reader or operator role;
   6. limited data: the owning organisation, or a reader role granted in it;
   7. otherwise deny.
@@ -23,6 +24,7 @@ from enum import StrEnum
 from machimori.clock import utc_now
 from machimori.consent.records import ConsentState
 
+PERSONAL_SCOPE = "personal:read"
 ConsentLookup = Callable[[str, str, str], tuple[ConsentState, dt.datetime | None]]
 ConsentVersion = Callable[[str], int]
 _FOREVER = float("inf")
@@ -70,9 +72,12 @@ class Target:
 
 @dataclass(frozen=True)
 class Context:
-    """The request's declared purpose (a purpose IRI) and anything else a rule reads."""
+    """What the request says beside who asks: its declared purpose (a purpose IRI), and, for a request
+    made with an OAuth token, the token's scopes and the resident on whose behalf it was issued."""
 
     purpose: str | None = None
+    scopes: frozenset[str] | None = None
+    on_behalf_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class DecisionPoint:
 
     def decide(self, subject: Subject, action: Action, target: Target, context: Context) -> Decision:
         """Permit or deny, with the reason; served from the cache while nothing it rests on changed."""
-        key = (subject, action, target, context.purpose)
+        key = (subject, action, target, context)
         version = self._consent_version(target.resident) if target.resident else 0
         cached = self._cache.entries.get(key)
         if (
@@ -190,6 +195,18 @@ class DecisionPoint:
             ), _FOREVER
         if not context.purpose:
             return _deny("purpose-missing", "利用目的が示されていません", "no purpose was declared"), _FOREVER
+        if context.scopes is not None and PERSONAL_SCOPE not in context.scopes:
+            return _deny(
+                "scope-missing",
+                f"トークンに {PERSONAL_SCOPE} の権限がありません",
+                f"the token lacks the {PERSONAL_SCOPE} scope",
+            ), _FOREVER
+        if context.on_behalf_of is not None and context.on_behalf_of != target.resident:
+            return _deny(
+                "other-resident",
+                "このトークンは別の住民の許可で発行されました",
+                "the token was authorized by another resident",
+            ), _FOREVER
         assert target.resident is not None
         state, expires = self._consent(target.resident, subject.id, context.purpose)
         if state is not ConsentState.given:

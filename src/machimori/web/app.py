@@ -17,11 +17,13 @@ from machimori.platform import Platform
 from machimori.web import (
     problems,
     routes_audit,
+    routes_authorize,
     routes_city,
     routes_events,
     routes_health,
     routes_me,
     routes_oauth,
+    routes_residents,
     routes_session,
     routes_tokens,
 )
@@ -53,10 +55,13 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
     for module in (
         routes_health,
         routes_audit,
+        routes_authorize,
         routes_events,
         routes_tokens,
         routes_city,
         routes_oauth,
+        routes_authorize,
+        routes_residents,
         routes_session,
         routes_me,
     ):

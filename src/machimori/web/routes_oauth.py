@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from machimori.identity.oauth.provider import Provider
+from machimori.identity.oauth.provider import AccessToken, Provider
 from machimori.identity.oauth.requests import StarletteOAuth2Request
-from machimori.web.security import platform_of
+from machimori.web.problems import problem
+from machimori.web.security import access_token, platform_of
 
 router = APIRouter(tags=["oauth"])
 
@@ -43,6 +44,22 @@ async def revoke(request: Request) -> Response:
     """RFC 7009 token revocation."""
     response: Response = provider_of(request).create_endpoint_response("revocation", await _oauth_request(request))
     return response
+
+
+@router.api_route("/oauth/userinfo", methods=["GET", "POST"], response_model=None)
+def userinfo(request: Request, token: Annotated[AccessToken, Depends(access_token)]) -> Response | dict[str, Any]:
+    """OpenID Connect UserInfo: the resident who authorized the token, as far as its scope reaches."""
+    if token.resident is None or "openid" not in token.scopes:
+        return problem(
+            403,
+            "a token a resident authorized with the openid scope is required",
+            "insufficient-scope",
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
+        )
+    claims: dict[str, Any] = {"sub": token.resident}
+    if "profile" in token.scopes:
+        claims.update(provider_of(request).profile_of(token.resident))
+    return claims
 
 
 @router.get("/oauth/jwks")

@@ -33,17 +33,27 @@ class PasskeySignIn(BaseModel):
     credential: dict[str, Any]
 
 
-def _with_cookie(body: dict[str, Any], secret: str, request: Request) -> JSONResponse:
-    response = JSONResponse(body)
+def set_session_cookie(response: Response, secret: str, request: Request) -> None:
+    """Hand the browser its session secret: HttpOnly, Secure over HTTPS, SameSite=Lax.
+
+    Lax rather than Strict because an app sends the resident to /oauth/authorize by a link from its own
+    site, and the consent screen must see that she is signed in; no state-changing request is a GET,
+    cross-site POSTs carry no cookie under Lax, and the consent form also carries a CSRF token.
+    """
     response.set_cookie(
         COOKIE,
         secret,
         httponly=True,
         secure=request.url.scheme == "https",
-        samesite="strict",
+        samesite="lax",
         path="/",
         max_age=12 * 3600,
     )
+
+
+def _with_cookie(body: dict[str, Any], secret: str, request: Request) -> JSONResponse:
+    response = JSONResponse(body)
+    set_session_cookie(response, secret, request)
     return response
 
 

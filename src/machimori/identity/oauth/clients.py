@@ -6,6 +6,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
@@ -17,6 +18,25 @@ from machimori.storage import Database
 from machimori.storage.tables import oauth_clients
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+class ClientError(ValueError):
+    """A registration that cannot be accepted (a redirect URI that would leak codes …)."""
+
+
+def check_redirect_uri(uri: str) -> None:
+    """Accept https, http on the loopback interface (RFC 8252 §7.3) or an app's private-use scheme
+    (RFC 8252 §7.1, with a dot in it); never a fragment or a wildcard."""
+    parts = urlsplit(uri)
+    if parts.fragment or "*" in uri or not parts.scheme:
+        raise ClientError(f"{uri!r}: an absolute URI without fragment or wildcard is required")
+    if parts.scheme == "https" and parts.netloc:
+        return
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        return
+    if parts.scheme not in ("http", "https") and "." in parts.scheme:
+        return
+    raise ClientError(f"{uri!r}: use https, http://127.0.0.1 (loopback) or an app scheme like com.example.app:/cb")
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,8 @@ def register_client(
     public: bool = False,
 ) -> tuple[str, str | None]:
     """Register a client; returns its id and (for a confidential client) its secret, shown only now."""
+    for uri in redirect_uris or []:
+        check_redirect_uri(uri)
     client_id = "mm_" + secrets.token_urlsafe(16)
     secret = None if public else secrets.token_urlsafe(32)
     with database.begin() as connection:

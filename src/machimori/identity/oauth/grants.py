@@ -27,14 +27,14 @@ CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # "
 class RequiredPkce(CodeChallenge):  # type: ignore[misc]
     """PKCE on every authorization request, with S256 only (RFC 9700 §2.1.1); `plain` is refused."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ("S256",)
 
     def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data
         if not data.get("code_challenge"):
-            raise InvalidRequestError("'code_challenge' (PKCE) is required / PKCE の code_challenge が必要です")
+            raise InvalidRequestError("'code_challenge' (PKCE) is required")
         if data.get("code_challenge_method") != "S256":
-            raise InvalidRequestError("'code_challenge_method' must be S256 / S256 だけを受け付けます")
+            raise InvalidRequestError("'code_challenge_method' must be S256")
         super().validate_code_challenge(grant, redirect_uri)
 
     def validate_code_verifier(self, grant: Any, result: Any) -> None:
