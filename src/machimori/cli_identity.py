@@ -79,19 +79,20 @@ def account_grant(
     account_id: str,
     org: Annotated[str, typer.Option("--org")],
     role: Annotated[str, typer.Option("--role")],
-    by: Annotated[str, typer.Option("--by", help="付与する管理者のアカウント / the granting admin's account")],
+    by: Annotated[str, typer.Option("--by", help="付与する運用者の名前 (監査ログへ) / who at the console grants it")],
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """役割を付与 / grant a role (never to oneself; separated duties stay separate)."""
     from machimori.identity.accounts import AccountError
+    from machimori.policy import Subject
 
     with _platform(config, data_dir) as platform:
         try:
-            platform.accounts.grant(account_id, org, role, granted_by=by)
+            operator = by if platform.accounts.kind_of(by) else (platform.accounts.id_of(by) or by)
+            platform.accounts.grant(account_id, org, role, by=Subject(operator, "operator"))
         except AccountError as error:
             raise InputError.single("--role", str(error)) from None
-        platform.decisions.policy_changed()
     out.print(f"granted {role} in {org} to {account_id}")
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import secrets
 import shutil
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from fastapi.testclient import TestClient
 from rich.console import Console
 
 from machimori.audit.checks import verify_export
 from machimori.config import Settings
-from machimori.consent.access import accesses_of, record_access
 from machimori.consent.purposes import DPV
 from machimori.events import EventQuery, find_events
 from machimori.governance.served import LoadedCity, load_city
@@ -21,11 +24,13 @@ from machimori.governance.workflow import example_town
 from machimori.identity.accounts import Kind
 from machimori.identity.oauth.clients import register_client
 from machimori.identity.passwords import PasswordRejected
+from machimori.identity.soft_authenticator import SoftAuthenticator
 from machimori.platform import Platform, open_platform
-from machimori.policy import Action, Context, DataType, Subject, Target
 from machimori.web.app import create_app
 
 DEMO_ORIGIN = "minatomachi.example/audit"
+DEMO_PASSWORD = "みなとまちの海は青い 2026"
+DEMO_REDIRECT = "http://127.0.0.1:8765/callback"
 
 
 def demo_settings(out_dir: Path, port: int) -> Settings:
@@ -98,53 +103,114 @@ def _record(console: Console, platform: Platform, client: TestClient, city: Load
 
 
 def _service_plane(console: Console, platform: Platform, client: TestClient) -> None:
-    """Accounts, an OAuth token for a service, consent given and withdrawn, and what the resident sees."""
-    console.rule("サービス: 認証・認可・同意 / service plane: authentication, authorization, consent")
+    """A resident proves who she is, signs in with a passkey, lets an app in on the consent screen, and
+    services are permitted or denied exactly as her consent says, from the very next request on."""
+    console.rule(
+        "サービス: 本人確認・認証・認可・同意 / service plane: identity, authentication, authorization, consent"
+    )
     accounts = platform.accounts
     try:
         accounts.create(Kind.resident, "hanako", "山田花子", "password12345678")
     except PasswordRejected as refused:
-        console.print(f"弱いパスワードは拒否 / a weak password is refused: {refused}")
-    accounts.create(Kind.resident, "hanako", "山田花子", "みなとまちの海は青い 2026")
+        console.print(f"弱いパスワードは拒否 / a weak password is refused: {refused}", markup=False)
+    hanako = accounts.create(Kind.resident, "hanako", "山田花子", DEMO_PASSWORD)
+    clerk = accounts.create(Kind.staff, "clerk1", "窓口職員", "港町の灯台は白い 2026 年", org="minato-city")
+    platform.assurance.record_proof(hanako, 3, "jpki", "JPKI 署名用電子証明書を検証", verified_by=clerk)
+    console.print(f"身元確認 / identity proven: IAL{platform.assurance.ial(hanako)} (JPKI, verified by clerk1)")
+
+    client.post("/api/v1/session", json={"login": "hanako", "password": DEMO_PASSWORD})
+    phone = SoftAuthenticator(platform.passkeys.origin)
+    client.post("/api/v1/me/passkeys", json=phone.create(client.post("/api/v1/me/passkeys/options").text))
+    client.delete("/api/v1/session")
+    client.cookies.clear()
+    options = client.post("/api/v1/session/passkey/options", json={"login": "hanako"}).text
+    credential = phone.get(options, platform.passkeys.rp_id)
+    session = client.post("/api/v1/session/passkey", json={"login": "hanako", "credential": credential}).json()
     console.print(
-        f"住民のサインイン / resident sign-in: {accounts.sign_in('hanako', 'みなとまちの海は青い 2026', '127.0.0.1').outcome}"
+        f"パスキーでサインイン / signed in with a passkey: {session['acr']} amr={session['amr']}", markup=False
     )
-    client_id, secret = register_client(
-        platform.database, "港町バス アプリ", org="minato-bus", grant_types=["client_credentials"], scope="city:read"
+
+    purpose = DPV + "ServiceProvision"
+    app_id, _ = register_client(
+        platform.database,
+        "港町 子育てアプリ",
+        org="minato-kosodate",
+        grant_types=["authorization_code", "refresh_token"],
+        scope="openid profile personal:read",
+        redirect_uris=[DEMO_REDIRECT],
+        public=True,
     )
-    assert secret is not None
-    issued = client.post(
-        "/oauth/token", data={"grant_type": "client_credentials", "scope": "city:read"}, auth=(client_id, secret)
-    )
-    claims = json.loads(base64.urlsafe_b64decode(issued.json()["access_token"].split(".")[1] + "=="))
+    tokens = _authorize_app(client, app_id, purpose)
+    claims = json.loads(base64.urlsafe_b64decode(str(tokens["access_token"]).split(".")[1] + "=="))
     console.print(
-        f"サービスのアクセストークン (RFC 9068, ES256, {issued.json()['expires_in']} s) / a service's token: "
-        f"iss={claims['iss']} aud={claims['aud']} scope={claims['scope']}",
+        f"同意画面で承認 → アプリのトークン / approved on the consent screen → the app's token: "
+        f"sub=hanako acr={claims['acr']} amr={claims['amr']} purposes={claims['purposes']}",
         markup=False,
     )
-    hanako_data = Target("urn:ngsi-ld:Person:hanako", DataType.personal, org="minato-city", resident="hanako")
-    bus = Subject(client_id, "service", org="minato-bus")
-    purpose = DPV + "ServiceProvision"
 
-    def ask(label: str) -> None:
-        decision = platform.decisions.decide(bus, Action.read, hanako_data, Context(purpose))
-        record_access(platform.audit, platform.database, client_id, "hanako", purpose, decision)
-        console.print(f"  {label}: {decision.explain()}", markup=False)
+    bus_id, secret = register_client(
+        platform.database,
+        "港町バス 運行サービス",
+        org="minato-bus",
+        grant_types=["client_credentials"],
+        scope="city:read personal:read",
+    )
+    assert secret is not None
+    bus = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(bus_id, secret)).json()
 
-    ask("同意の前 / before consent")
-    platform.consent.give("hanako", client_id, purpose)
-    ask("同意の後 / after consent")
-    platform.consent.withdraw("hanako", client_id, purpose)
-    ask("撤回の直後 / the very next request after withdrawal")
+    def read(label: str, token: object) -> None:
+        headers = {"Authorization": f"Bearer {token}", "Data-Purpose": purpose}
+        answer = client.get(f"/api/v1/residents/{hanako}/profile", headers=headers)
+        said = answer.json().get("display_name") or answer.json().get("detail")
+        console.print(f"  {label}: {answer.status_code} {said}", markup=False)
+
+    console.print(
+        "個人データの読み取り (毎回 decide() が判断し、監査ログへ) / reading personal data, decided per request:"
+    )
+    read("アプリ (同意済み) / the app, consented", tokens["access_token"])
+    read("バス会社 (同意なし) / the bus company, no consent", bus["access_token"])
+    client.post("/api/v1/me/consents", json={"service": bus_id, "purpose": purpose})
+    read("バス会社 (同意後) / the bus company, after consent", bus["access_token"])
+    client.post("/api/v1/me/consents/withdraw", json={"service": bus_id, "purpose": purpose})
+    read("バス会社 (撤回の直後) / the bus company, the very next request after withdrawal", bus["access_token"])
+    client.post("/api/v1/me/consents/withdraw", json={"service": app_id, "purpose": purpose})
+    read("アプリ (撤回後、トークンも失効) / the app after withdrawal: its token is revoked", tokens["access_token"])
     console.print(
         "花子さんが見る利用履歴 / what Hanako sees: who used her data, when, for what (each provable in the audit log)"
     )
-    for access in accesses_of(platform.database, "hanako"):
+    names = {app_id: "子育てアプリ", bus_id: "港町バス"}
+    for access in client.get("/api/v1/me/accesses").json():
         verdict = "許可 / permitted" if access["permitted"] else "拒否 / denied"
         console.print(
-            f"  {access['time']}  {access['service']}  {access['purpose']}  {verdict}  (audit #{access['audit_index']})",
+            f"  {access['time'][:19]}  {names[access['service']]}  {verdict}  (audit #{access['audit_index']})",
             markup=False,
         )
+
+
+def _authorize_app(client: TestClient, app_id: str, purpose: str) -> dict[str, object]:
+    """What the resident's browser and the app do: authorization request, consent screen, code for tokens."""
+    verifier = secrets.token_urlsafe(48)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": app_id,
+            "redirect_uri": DEMO_REDIRECT,
+            "scope": "openid profile personal:read",
+            "state": secrets.token_urlsafe(8),
+            "code_challenge": create_s256_code_challenge(verifier),
+            "code_challenge_method": "S256",
+            "purpose": purpose,
+        }
+    )
+    screen = client.get(f"/oauth/authorize?{query}").text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', screen)
+    assert csrf is not None
+    approved = client.post(
+        f"/oauth/authorize?{query}", data={"csrf": csrf.group(1), "decision": "approve"}, follow_redirects=False
+    )
+    code = parse_qs(urlsplit(approved.headers["location"]).query)["code"][0]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": DEMO_REDIRECT}
+    return dict(client.post("/oauth/token", data={**form, "client_id": app_id, "code_verifier": verifier}).json())
 
 
 def _verify(console: Console, platform: Platform, out_dir: Path) -> None:

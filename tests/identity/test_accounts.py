@@ -15,6 +15,7 @@ from machimori.events import EventQuery, EventStream, find_events
 from machimori.identity.accounts import AccountError, Accounts, Kind
 from machimori.identity.passwords import PasswordRejected
 from machimori.identity.throttle import MAX_CONSECUTIVE_FAILURES, SourceLimiter
+from machimori.policy import Subject
 from machimori.secretbox import SealBroken, SecretBox
 from machimori.storage import Database
 
@@ -136,21 +137,38 @@ def test_a_totp_seed_moved_to_another_account_does_not_open(accounts: Accounts, 
         SecretBox(bytes(32)).open(sealed, "totp:account-a")
 
 
+OPERATOR = Subject("operator:test", "operator")
+
+
 def test_nobody_grants_themselves_a_role_and_duties_stay_separated(accounts: Accounts) -> None:
     admin = accounts.create(Kind.staff, "admin1", "管理者", PASSWORD, org="minato-city")
     clerk = accounts.create(Kind.staff, "clerk1", "職員", PASSWORD, org="minato-city")
     with pytest.raises(AccountError, match="themselves"):
-        accounts.grant(clerk, "minato-city", "admin", granted_by=clerk)
-    accounts.grant(clerk, "minato-city", "admin", granted_by=admin)
+        accounts.grant(clerk, "minato-city", "admin", by=accounts.subject_of(clerk, 2))
+    accounts.grant(admin, "minato-city", "admin", by=OPERATOR)
+    with pytest.raises(AccountError, match="AAL2"):
+        accounts.grant(clerk, "minato-city", "admin", by=accounts.subject_of(admin, 1))
+    accounts.grant(clerk, "minato-city", "admin", by=accounts.subject_of(admin, 2))
     with pytest.raises(AccountError, match="separation of duties"):
-        accounts.grant(clerk, "minato-city", "auditor", granted_by=admin)
+        accounts.grant(clerk, "minato-city", "auditor", by=accounts.subject_of(admin, 2))
+    with pytest.raises(AccountError, match="separation of duties"):
+        accounts.grant(clerk, "minato-city", "auditor", by=OPERATOR)  # not even the operator
     assert accounts.roles(clerk) == [("minato-city", "admin")]
+
+
+def test_an_admin_of_one_organisation_grants_nothing_in_another(accounts: Accounts) -> None:
+    bus_admin = accounts.create(Kind.staff, "busadmin", "バス管理者", PASSWORD, org="minato-bus")
+    clerk = accounts.create(Kind.staff, "clerk1", "職員", PASSWORD, org="minato-city")
+    accounts.grant(bus_admin, "minato-bus", "admin", by=OPERATOR)
+    with pytest.raises(AccountError, match="admin role in this organisation"):
+        accounts.grant(clerk, "minato-city", "reader", by=accounts.subject_of(bus_admin, 2))
+    accounts.grant(clerk, "minato-bus", "reader", by=accounts.subject_of(bus_admin, 2))
+    assert accounts.roles(clerk) == [("minato-bus", "reader")]
 
 
 def test_a_privileged_sign_in_is_audit_logged(accounts: Accounts) -> None:
     admin = accounts.create(Kind.staff, "admin1", "管理者", PASSWORD, org="minato-city")
-    other = accounts.create(Kind.staff, "admin2", "管理者2", PASSWORD, org="minato-city")
-    accounts.grant(admin, "minato-city", "admin", granted_by=other)
+    accounts.grant(admin, "minato-city", "admin", by=OPERATOR)
     before = accounts.audit.head().size
     assert accounts.sign_in("admin1", PASSWORD, "192.0.2.1").outcome == "ok"
     assert accounts.audit.head().size == before + 1

@@ -64,6 +64,13 @@ def test_operator_creates_accounts_grants_roles_and_registers_a_client(tmp_path:
     )
     assert registered.returncode == 0, registered.stderr
     assert json.loads(registered.stdout)["client_secret"]
+    app = machimori(
+        "client", "register", "--name", "子育てアプリ", "--scope", "openid personal:read", "--public",
+        "--redirect-uri", "https://app.example/cb", "--redirect-uri", "jp.minato.app:/cb", cwd=tmp_path,
+    )  # fmt: skip
+    assert app.returncode == 0, app.stderr
+    shown = json.loads(app.stdout)
+    assert shown["client_secret"] is None and shown["grant_types"] == ["authorization_code", "refresh_token"]
 
 
 def test_a_weak_password_and_bad_options_are_one_line_errors(tmp_path: Path) -> None:
@@ -77,3 +84,8 @@ def test_a_weak_password_and_bad_options_are_one_line_errors(tmp_path: Path) -> 
     assert kind.returncode == 2 and "--kind" in kind.stderr
     scope = machimori("client", "register", "--name", "x", "--scope", "root:all", cwd=tmp_path)
     assert scope.returncode == 2 and "unknown scope" in scope.stderr
+    for uri in ("http://app.example/cb", "https://app.example/cb#frag", "https://*.example/cb"):
+        bad = machimori("client", "register", "--name", "x", "--scope", "openid", "--redirect-uri", uri, cwd=tmp_path)
+        assert bad.returncode == 2 and bad.stderr.splitlines()[-1].startswith("machimori: --redirect-uri:")
+    public = machimori("client", "register", "--name", "x", "--scope", "openid", "--public", cwd=tmp_path)
+    assert public.returncode == 2 and "--redirect-uri" in public.stderr

@@ -7,10 +7,9 @@ from fastapi.testclient import TestClient
 from machimori.consent.access import record_access
 from machimori.consent.purposes import DPV
 from machimori.identity.accounts import Kind
+from machimori.identity.soft_authenticator import SoftAuthenticator
 from machimori.platform import Platform
 from machimori.policy import Action, Context, DataType, Subject, Target
-
-from .authenticator import SoftAuthenticator
 
 PASSWORD = "みなとまちの海は青い 2026"
 PURPOSE = DPV + "ServiceProvision"

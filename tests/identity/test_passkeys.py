@@ -14,10 +14,9 @@ from machimori.audit.note import Signer
 from machimori.events import EventStream
 from machimori.identity.accounts import Accounts, Kind
 from machimori.identity.passkeys import PasskeyRejected, Passkeys
+from machimori.identity.soft_authenticator import SoftAuthenticator
 from machimori.secretbox import SecretBox
 from machimori.storage import Database
-
-from .authenticator import SoftAuthenticator
 
 RP_ID, ORIGIN = "city.example", "https://city.example"
 

@@ -6,9 +6,8 @@ import pyotp
 from fastapi.testclient import TestClient
 
 from machimori.identity.accounts import Kind
+from machimori.identity.soft_authenticator import SoftAuthenticator
 from machimori.platform import Platform
-
-from .authenticator import SoftAuthenticator
 
 PASSWORD = "みなとまちの海は青い 2026"
 

@@ -14,16 +14,17 @@ from sqlalchemy.exc import IntegrityError
 
 from machimori.audit.log import AuditLog
 from machimori.clock import as_utc, utc_now
+from machimori.consent.records import ConsentState
 from machimori.events import Actor, Endpoint, EventClass, EventStream, SecurityEvent, Severity, Status
 from machimori.identity import passwords
 from machimori.identity.throttle import MAX_CONSECUTIVE_FAILURES, SourceLimiter, delay_after
 from machimori.ids import uuid7
+from machimori.policy import Action, Context, DataType, DecisionPoint, RoleGrant, Subject, Target
 from machimori.secretbox import SecretBox
 from machimori.storage import Database
 from machimori.storage.tables import account_roles, accounts
 
 PRIVILEGED_ROLES = frozenset({"admin", "security-admin", "auditor"})
-SEPARATED_DUTIES = (frozenset({"admin", "auditor"}), frozenset({"security-admin", "auditor"}))
 TOTP_ISSUER = "machimori"
 
 
@@ -60,8 +61,10 @@ class Accounts:
         box: SecretBox,
         clock: Callable[[], dt.datetime] = utc_now,
         sources: SourceLimiter | None = None,
+        decisions: DecisionPoint | None = None,
     ) -> None:
         self.database, self.events, self.audit, self.box = database, events, audit, box
+        self.decisions = decisions or DecisionPoint(lambda *_: (ConsentState.none, None), lambda _: 0)
         self.clock = clock
         self.sources = sources or SourceLimiter()
 
@@ -90,14 +93,19 @@ class Accounts:
         self._account_event(account_id, login, f"account created ({kind.value})", 1)
         return account_id
 
-    def grant(self, account_id: str, org: str, role: str, *, granted_by: str) -> None:
-        """Give a role in an organisation; nobody grants themselves, and separated duties stay separated."""
-        if granted_by == account_id:
-            raise AccountError("nobody grants a role to themselves / 自分自身に権限は付与できません")
-        held = self.roles(account_id)
-        for duties in SEPARATED_DUTIES:
-            if role in duties and any(r in duties and r != role for _, r in held):
-                raise AccountError(f"{role} conflicts with a role already held (separation of duties / 職務の分離)")
+    def grant(self, account_id: str, org: str, role: str, *, by: Subject) -> None:
+        """Give a role in an organisation, if the decision point permits it (no self-grant, separated
+        duties, granted by an administrator of that organisation at AAL2 or the operator at the console)."""
+        held = frozenset(r for _, r in self.roles(account_id))
+        decision = self.decisions.decide(
+            by,
+            Action.admin,
+            Target(id=f"roles:{org}", data_type=DataType.closed, org=org),
+            Context(role_grant=RoleGrant(account_id, role, held)),
+        )
+        if not decision.permit:
+            raise AccountError(f"{decision.reason_en} / {decision.reason_ja}")
+        granted_by = by.id
         with self.database.begin() as connection:
             connection.execute(
                 insert(account_roles).values(
@@ -108,6 +116,13 @@ class Accounts:
             {"action": "role.grant", "account": account_id, "org": org, "role": role, "by": granted_by}
         )
         self._account_event(account_id, account_id, f"role {role} in {org} granted by {granted_by}", 7)
+        self.decisions.policy_changed()
+
+    def subject_of(self, account_id: str, aal: int) -> Subject:
+        """The decision point's subject for an account signed in at that AAL."""
+        with self.database.engine.connect() as connection:
+            row = connection.execute(select(accounts.c.kind, accounts.c.org).where(accounts.c.id == account_id)).one()
+        return Subject(account_id, row.kind, row.org, frozenset(self.roles(account_id)), aal)
 
     def id_of(self, login: str) -> str | None:
         """The id of the active account with that login, or None."""

@@ -34,9 +34,6 @@ class Principal:
     name: str
     role: Role
 
-    def may(self, *roles: Role) -> bool:
-        return self.role is Role.admin or self.role in roles
-
 
 def secret_digest(secret: str) -> bytes:
     """What is stored of a high-entropy secret (token, client secret, session cookie): its SHA-256."""

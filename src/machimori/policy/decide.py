@@ -1,6 +1,9 @@
 """decide(): permit or deny with obligations and a reason, cached until a role, policy or consent changes.
 
 The rules, in order (the first that applies decides):
+  -. granting a role: nobody grants themselves one, separated duties stay separated (CPS.AC-5), and
+     only an administrator of the organisation at AAL2, or the operator at the server's console, grants;
+  -. platform operations by API tokens: each operation names the token roles that may do it (admin all);
   0. a target may demand an authentication (AAL) and, of people, an identity assurance level (IAL);
   1. reading open data is permitted to anyone;
   2. administrative actions need the admin role in the resource's organisation and AAL2 or higher;
@@ -25,6 +28,17 @@ from machimori.clock import utc_now
 from machimori.consent.records import ConsentState
 
 PERSONAL_SCOPE = "personal:read"
+PLATFORM = "platform"
+# Which API-token roles may do each platform operation (the admin role may do all of them).
+PLATFORM_OPERATIONS: dict[str, frozenset[str]] = {
+    "audit.append": frozenset({"recorder"}),
+    "audit.read": frozenset({"auditor", "recorder"}),
+    "audit.export": frozenset({"auditor"}),
+    "events.read": frozenset({"auditor"}),
+    "tokens.manage": frozenset(),
+}
+# Roles one person never holds together (in any organisation).
+SEPARATED_DUTIES = (frozenset({"admin", "auditor"}), frozenset({"security-admin", "auditor"}))
 ConsentLookup = Callable[[str, str, str], tuple[ConsentState, dt.datetime | None]]
 ConsentVersion = Callable[[str], int]
 _FOREVER = float("inf")
@@ -71,6 +85,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class RoleGrant:
+    """A role about to be granted: to whom, which, and the roles the grantee already holds."""
+
+    grantee: str
+    role: str
+    held: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Context:
     """What the request says beside who asks: its declared purpose (a purpose IRI), and, for a request
     made with an OAuth token, the token's scopes and the resident on whose behalf it was issued."""
@@ -78,6 +101,7 @@ class Context:
     purpose: str | None = None
     scopes: frozenset[str] | None = None
     on_behalf_of: str | None = None
+    role_grant: RoleGrant | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +173,10 @@ class DecisionPoint:
 
     def _evaluate(self, subject: Subject, action: Action, target: Target, context: Context) -> tuple[Decision, float]:
         """The decision and until when it holds (a timestamp; infinity unless a consent expires)."""
+        if context.role_grant is not None:
+            return _role_grant(subject, target, context.role_grant), _FOREVER
+        if target.org == PLATFORM and subject.kind == "api-token":
+            return _platform_operation(subject, target), _FOREVER
         if subject.aal < target.min_aal:
             return _deny(
                 "aal-required",
@@ -163,26 +191,7 @@ class DecisionPoint:
             ), _FOREVER
         if target.data_type is DataType.personal and action is not Action.admin:
             return self._personal(subject, action, target, context)
-        return self._rules(subject, action, target), _FOREVER
-
-    def _rules(self, subject: Subject, action: Action, target: Target) -> Decision:
-        if target.data_type is DataType.open and action is Action.read:
-            return _permit("open-data", "オープンデータは誰でも読めます", "open data may be read by anyone")
-        if action is Action.admin:
-            if (target.org, "admin") not in subject.roles:
-                return _deny("admin-role", "管理者権限がありません", "the admin role in this organisation is required")
-            if subject.aal < 2:
-                return _deny("aal2", "多要素認証 (AAL2) が必要です", "privileged actions need AAL2 (a second factor)")
-            return _permit("admin", "管理者の操作です", "an administrator's action", "audit-log")
-        if target.data_type is DataType.closed:
-            if subject.org == target.org and any((target.org, r) in subject.roles for r in ("reader", "operator")):
-                return _permit("closed-owner", "所有組織の担当者です", "staff of the owning organisation")
-            return _deny("closed", "非公開データです", "closed data of another organisation")
-        if target.data_type is DataType.limited:
-            if subject.org == target.org or (target.org, "reader") in subject.roles:
-                return _permit("limited-member", "利用が許可された組織です", "an organisation allowed to use it")
-            return _deny("limited", "限定公開データの利用許可がありません", "not allowed to use this limited data")
-        return _deny("default", "許可する規則がありません", "no rule permits this")
+        return _rules(subject, action, target), _FOREVER
 
     def _personal(self, subject: Subject, action: Action, target: Target, context: Context) -> tuple[Decision, float]:
         if subject.kind == "resident" and subject.id == target.resident and action is Action.read:
@@ -219,6 +228,51 @@ class DecisionPoint:
             "consent-given", "本人がこの目的に同意しています", "the resident consented to this purpose", "audit-log"
         )
         return permit, expires.timestamp() if expires is not None else _FOREVER  # a cached permit ends with the consent
+
+
+def _rules(subject: Subject, action: Action, target: Target) -> Decision:
+    if target.data_type is DataType.open and action is Action.read:
+        return _permit("open-data", "オープンデータは誰でも読めます", "open data may be read by anyone")
+    if action is Action.admin:
+        if (target.org, "admin") not in subject.roles:
+            return _deny("admin-role", "管理者権限がありません", "the admin role in this organisation is required")
+        if subject.aal < 2:
+            return _deny("aal2", "多要素認証 (AAL2) が必要です", "privileged actions need AAL2 (a second factor)")
+        return _permit("admin", "管理者の操作です", "an administrator's action", "audit-log")
+    if target.data_type is DataType.closed:
+        if subject.org == target.org and any((target.org, r) in subject.roles for r in ("reader", "operator")):
+            return _permit("closed-owner", "所有組織の担当者です", "staff of the owning organisation")
+        return _deny("closed", "非公開データです", "closed data of another organisation")
+    if target.data_type is DataType.limited:
+        if subject.org == target.org or (target.org, "reader") in subject.roles:
+            return _permit("limited-member", "利用が許可された組織です", "an organisation allowed to use it")
+        return _deny("limited", "限定公開データの利用許可がありません", "not allowed to use this limited data")
+    return _deny("default", "許可する規則がありません", "no rule permits this")
+
+
+def _role_grant(subject: Subject, target: Target, grant: RoleGrant) -> Decision:
+    if subject.id == grant.grantee:
+        return _deny("self-grant", "自分自身に権限は付与できません", "nobody grants a role to themselves")
+    for duties in SEPARATED_DUTIES:
+        if grant.role in duties and any(held in duties and held != grant.role for held in grant.held):
+            return _deny(
+                "separation-of-duties",
+                f"{grant.role} は既に持つ権限と両立しません (職務の分離)",
+                f"{grant.role} conflicts with a role already held (separation of duties)",
+            )
+    if subject.kind == "operator":
+        return _permit(
+            "operator-grant", "サーバの運用者による付与です", "granted by the operator at the console", "audit-log"
+        )
+    return _rules(subject, Action.admin, target)
+
+
+def _platform_operation(subject: Subject, target: Target) -> Decision:
+    operation = target.id.removeprefix(PLATFORM + ":")
+    allowed = PLATFORM_OPERATIONS.get(operation, frozenset())
+    if (PLATFORM, "admin") in subject.roles or any((PLATFORM, role) in subject.roles for role in allowed):
+        return _permit("platform-role", "この操作を許されたトークンです", f"the token's role may {operation}")
+    return _deny("platform-role", "この操作の権限がありません", f"the token's role may not {operation}")
 
 
 _CONSENT_JA = {

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from machimori.events import Actor, EventClass, Resource, SecurityEvent
-from machimori.identity.tokens import Principal, Role
+from machimori.identity.tokens import Principal
 from machimori.web.security import platform_of, require
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -53,7 +53,7 @@ class Root(BaseModel):
 async def append_entry(
     request: Request,
     entry: Annotated[dict[str, Any], Body(description="any JSON object; it is logged as its RFC 8785 form")],
-    principal: Annotated[Principal, Depends(require(Role.recorder))],
+    principal: Annotated[Principal, Depends(require("audit.append"))],
 ) -> Appended:
     """Record an object in the city's log; answers once it is durable."""
     platform = platform_of(request)
@@ -74,7 +74,7 @@ async def append_entry(
 def get_entry(
     request: Request,
     index: Annotated[int, Path(ge=0, le=2**62)],
-    _: Annotated[Principal, Depends(require(Role.auditor, Role.recorder))],
+    _: Annotated[Principal, Depends(require("audit.read"))],
 ) -> EntryOut:
     """One logged object and its leaf hash."""
     stored = platform_of(request).audit.entry(index)
@@ -118,7 +118,7 @@ async def add_cosignature(request: Request, tree_size: Index) -> PlainTextRespon
 
 
 @router.get("/export")
-def export(request: Request, _: Annotated[Principal, Depends(require(Role.auditor))]) -> StreamingResponse:
+def export(request: Request, _: Annotated[Principal, Depends(require("audit.export"))]) -> StreamingResponse:
     """The whole log as an export file (JSON Lines) for offline verification."""
     audit = platform_of(request).audit
     return StreamingResponse(

@@ -13,11 +13,11 @@ from fastapi.responses import StreamingResponse
 
 from machimori.events import EventQuery, find_events
 from machimori.events.query import MAX_LIMIT
-from machimori.identity.tokens import Principal, Role
+from machimori.identity.tokens import Principal
 from machimori.web.security import platform_of, require
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
-Auditor = Annotated[Principal, Depends(require(Role.auditor))]
+Auditor = Annotated[Principal, Depends(require("events.read"))]
 
 
 @router.get("")

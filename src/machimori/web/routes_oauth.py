@@ -46,7 +46,8 @@ async def revoke(request: Request) -> Response:
     return response
 
 
-@router.api_route("/oauth/userinfo", methods=["GET", "POST"], response_model=None)
+@router.get("/oauth/userinfo", response_model=None, operation_id="userinfo")
+@router.post("/oauth/userinfo", response_model=None, operation_id="userinfo_post")
 def userinfo(request: Request, token: Annotated[AccessToken, Depends(access_token)]) -> Response | dict[str, Any]:
     """OpenID Connect UserInfo: the resident who authorized the token, as far as its scope reaches."""
     if token.resident is None or "openid" not in token.scopes:

@@ -13,7 +13,7 @@ from machimori.identity.tokens import Principal, Role
 from machimori.web.security import platform_of, require
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
-Admin = Annotated[Principal, Depends(require())]
+Admin = Annotated[Principal, Depends(require("tokens.manage"))]
 
 
 class NewToken(BaseModel):

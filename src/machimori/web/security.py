@@ -9,8 +9,10 @@ from fastapi import HTTPException, Request
 
 from machimori.events import Endpoint, EventClass, SecurityEvent, Severity, Status
 from machimori.identity.oauth.provider import AccessToken, TokenRejected
-from machimori.identity.tokens import Principal, Role, authenticate
+from machimori.identity.tokens import Principal, authenticate
 from machimori.platform import Platform
+from machimori.policy import Action, Context, DataType, Subject, Target
+from machimori.policy.decide import PLATFORM
 
 
 def platform_of(request: Request) -> Platform:
@@ -63,8 +65,8 @@ async def access_token(request: Request) -> AccessToken:
         ) from None
 
 
-def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
-    """A dependency that admits a valid token of one of the roles (admin always)."""
+def require(operation: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A dependency that admits a valid API token whose role the decision point permits the operation."""
 
     async def dependency(request: Request) -> Principal:
         secret = _bearer(request)
@@ -72,8 +74,11 @@ def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]
         if principal is None:
             _rejected(request, "API token", "unknown or revoked / APIトークンを拒否")
             raise HTTPException(401, "a valid bearer token is required / 有効なベアラートークンが必要です")
-        if not principal.may(*roles):
-            raise HTTPException(403, f"role {principal.role.value} may not do this / この操作の権限がありません")
+        subject = Subject(principal.token_id, "api-token", PLATFORM, frozenset({(PLATFORM, principal.role.value)}))
+        target = Target(f"{PLATFORM}:{operation}", DataType.closed, PLATFORM)
+        decision = platform_of(request).decisions.decide(subject, Action.admin, target, Context())
+        if not decision.permit:
+            raise HTTPException(403, f"role {principal.role.value}: {decision.reason_en} / {decision.reason_ja}")
         return principal
 
     return dependency

@@ -58,9 +58,10 @@ class Client(ClientMixin):  # type: ignore[misc]
         return self.redirect_uris[0] if self.redirect_uris else None
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        """The scope asked for; asking for more than the client was registered for is an error, not a quiet cut."""
+        """The scope asked for (all it was registered for if it asked for none); asking for more than the
+        client was registered for is an error, not a quiet cut."""
         if not scope:
-            return ""
+            return self.scope
         extra = set(scope.split()) - set(self.scope.split())
         if extra:
             raise InvalidScopeError(description=f"not registered for: {' '.join(sorted(extra))}")

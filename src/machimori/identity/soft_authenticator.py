@@ -1,4 +1,5 @@
-"""A software WebAuthn authenticator (P-256, "none" attestation) for tests: what a phone or security key does."""
+"""A software WebAuthn authenticator (P-256, "none" attestation) for the demo and the tests — what a phone or
+security key does. It keeps its key in memory and proves nothing about a device: never accept it in production."""
 
 from __future__ import annotations
 
