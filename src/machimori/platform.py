@@ -11,6 +11,7 @@ from machimori.audit.keys import read_verifier, signing_keys
 from machimori.audit.log import AuditLog, OriginMismatch
 from machimori.audit.note import Verifier
 from machimori.config import Settings
+from machimori.consent.notifications import ConsentNotifications
 from machimori.consent.records import ConsentStore
 from machimori.diagnostics import InputError
 from machimori.events import EventClass, EventStream, Resource, SecurityEvent
@@ -45,10 +46,12 @@ class Platform:
     sessions: Sessions
     assurance: Assurance
     oauth: Provider
+    consent_notifications: ConsentNotifications
     first_admin_token: str | None = field(default=None, repr=False)
 
     def close(self) -> None:
-        """Commit what is queued and release the database."""
+        """Stop pushing consent changes, commit what is queued and release the database."""
+        self.consent_notifications.close()
         self.notifier.close()
         self.audit.close()
         self.events.close()
@@ -83,6 +86,10 @@ def open_platform(settings: Settings) -> Platform:
     origin = settings.issuer
     passkeys = Passkeys(database, events, audit, rp_id=urlsplit(origin).hostname or "localhost", origin=origin)
     accounts = Accounts(database, events, audit, box)
+    oauth = Provider(database, events, consent, accounts, settings.keys_dir, settings.issuer, settings.issuer + "/api")
+    notifications = ConsentNotifications(database, events, oauth.key, oauth.issuer)
+    consent.within_transaction(notifications.enqueue)
+    consent.listen(notifications.changed)
     platform = Platform(
         settings,
         database,
@@ -95,7 +102,8 @@ def open_platform(settings: Settings) -> Platform:
         passkeys,
         Sessions(database),
         Assurance(database, audit),
-        Provider(database, events, consent, accounts, settings.keys_dir, settings.issuer, settings.issuer + "/api"),
+        oauth,
+        notifications,
     )
     if not tokens.has_admin(database):
         _, secret = tokens.create_token(database, "admin", tokens.Role.admin, settings.admin_token)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from machimori.audit.canonical import canonical_json
 from machimori.audit.log import AuditLog
@@ -49,9 +49,11 @@ class ConsentChange:
     service: str
     purpose: str
     state: ConsentState
+    changed_at: dt.datetime
 
 
 Listener = Callable[[ConsentChange], None]
+TransactionHook = Callable[[Connection, ConsentChange], None]
 CHANNEL = "machimori_consent"
 
 
@@ -78,6 +80,7 @@ class ConsentStore:
         self.purposes = purposes or PurposeCatalogue()
         self.clock = clock
         self._listeners: list[Listener] = []
+        self._in_transaction: TransactionHook | None = None
         self._versions: dict[str, int] = {}
         self._index: dict[str, dict[tuple[str, str], tuple[ConsentState, dt.datetime | None]]] = {}
         self._lock = threading.Lock()
@@ -86,6 +89,10 @@ class ConsentStore:
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def within_transaction(self, hook: TransactionHook) -> None:
+        """Also hand every change to hook inside the transaction that records it (both commit, or neither)."""
+        self._in_transaction = hook
 
     def version(self, resident: str) -> int:
         """A number that moves whenever this resident's consent changes, here or in another process."""
@@ -164,6 +171,7 @@ class ConsentStore:
         if purpose not in self.purposes:
             raise ConsentError(f"unknown purpose {purpose!r} / 未登録の利用目的です")
         now = self.clock()
+        change = ConsentChange(resident, service, purpose, state, now)
         with self.database.begin() as connection:
             changed = connection.execute(
                 update(consents)
@@ -191,8 +199,9 @@ class ConsentStore:
                     )
                 ).scalar_one()
             self.notifier.publish(connection, CHANNEL, resident)  # heard by every process on commit
+            if self._in_transaction is not None:
+                self._in_transaction(connection, change)
         self._changed(resident)  # and at once in this one
-        change = ConsentChange(resident, service, purpose, state)
         for listener in list(self._listeners):
             listener(change)
         receipt = self._receipt(record_id, change, now, expires_at)

@@ -19,6 +19,7 @@ from machimori.web import (
     routes_audit,
     routes_authorize,
     routes_city,
+    routes_consent_events,
     routes_events,
     routes_health,
     routes_me,
@@ -37,7 +38,9 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform.consent_notifications.start()
         yield
+        platform.consent_notifications.close()
         if close_platform:
             platform.close()
 
@@ -64,6 +67,7 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
         routes_residents,
         routes_session,
         routes_me,
+        routes_consent_events,
     ):
         app.include_router(module.router)
 
