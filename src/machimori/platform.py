@@ -85,7 +85,7 @@ def open_platform(settings: Settings) -> Platform:
     box = SecretBox.in_keys_dir(settings.keys_dir)
     origin = settings.issuer
     passkeys = Passkeys(database, events, audit, rp_id=urlsplit(origin).hostname or "localhost", origin=origin)
-    accounts = Accounts(database, events, audit, box)
+    accounts = Accounts(database, events, audit, box, decisions=decisions)
     oauth = Provider(database, events, consent, accounts, settings.keys_dir, settings.issuer, settings.issuer + "/api")
     notifications = ConsentNotifications(database, events, oauth.key, oauth.issuer)
     consent.within_transaction(notifications.enqueue)

@@ -41,6 +41,9 @@ def test_demo_writes_reports_and_closes_three_gaps(tmp_path: Path) -> None:
     stdout = " ".join(result.stdout.split())
     assert "audit-export.jsonl: OK" in stdout
     assert ": edited — " in stdout
-    assert "permit (consent-given)" in stdout
-    assert "deny (consent-withdrawn)" in stdout
+    assert "signed in with a passkey: urn:machimori:aal2" in stdout
+    assert "the bus company, no consent: 403" in stdout
+    assert "the bus company, after consent: 200 山田花子" in stdout
+    assert "the very next request after withdrawal: 403" in stdout and "is withdrawn" in stdout
+    assert "its token is revoked: 401" in stdout
     assert "admin token (shown once): mmk_" in stdout

@@ -58,7 +58,6 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
     for module in (
         routes_health,
         routes_audit,
-        routes_authorize,
         routes_events,
         routes_tokens,
         routes_city,
