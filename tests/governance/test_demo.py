@@ -46,4 +46,5 @@ def test_demo_writes_reports_and_closes_three_gaps(tmp_path: Path) -> None:
     assert "the bus company, after consent: 200 山田花子" in stdout
     assert "the very next request after withdrawal: 403" in stdout and "is withdrawn" in stdout
     assert "its token is revoked: 401" in stdout
+    assert "pushed to the bus company: given https://w3id.org/dpv#ServiceProvision" in stdout
     assert "admin token (shown once): mmk_" in stdout
