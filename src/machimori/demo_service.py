@@ -97,10 +97,13 @@ def run_service_plane_demo(console: Console, platform: Platform, client: TestCli
         console.print(
             "バス会社が受け取った同意の変更 (RFC 8417 SET、ES256 署名) / consent changes pushed to the bus company:"
         )
-        for token in received:
-            event = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["events"]
-            for change in event.values():
-                console.print(f"  {change['state']:9} {change['purpose']}  ({change['changed_at'][:19]})", markup=False)
+        changes = [
+            change
+            for token in received
+            for change in json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["events"].values()
+        ]
+        for change in sorted(changes, key=lambda change: str(change["changed_at"])):
+            console.print(f"  {change['state']:9} {change['purpose']}  ({change['changed_at'][:19]})", markup=False)
     _accesses(console, client, {app_id: "子育てアプリ", bus_id: "港町バス"})
 
 
