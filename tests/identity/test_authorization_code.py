@@ -331,3 +331,22 @@ def test_a_wrong_password_on_the_form_shows_the_form_again(client: TestClient, h
     answer = client.post("/signin", data={"login": "hanako", "password": "not her password at all", "next": "/"})
     assert answer.status_code == 401 and "ログイン名かパスワードが違います" in answer.text
     assert "mm_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_a_resident_lists_her_apps_and_shuts_one_out_but_not_another_residents(
+    client: TestClient, platform: Platform, app: App, hanako: str
+) -> None:
+    sign_in(client)
+    tokens = tokens_for(client, app)
+    apps = client.get("/api/v1/me/apps").json()
+    assert [(a["client_id"], a["purposes"]) for a in apps] == [(app.client_id, [PURPOSE])]
+    platform.accounts.create(Kind.resident, "taro", "山田太郎", PASSWORD)
+    client.cookies.clear()
+    sign_in(client, "taro")
+    assert client.delete(f"/api/v1/me/apps/{apps[0]['grant']}").status_code == 404  # not his
+    assert read_profile(client, tokens["access_token"], hanako) == 200
+    client.cookies.clear()
+    sign_in(client)
+    assert client.delete(f"/api/v1/me/apps/{apps[0]['grant']}").status_code == 204
+    assert read_profile(client, tokens["access_token"], hanako) == 401
+    assert client.get("/api/v1/me/apps").json() == []

@@ -63,6 +63,20 @@ def withdraw_consent(request: Request, session: Me, choice: ConsentChoice) -> di
         raise HTTPException(400, str(error)) from None
 
 
+@router.get("/apps")
+def my_apps(request: Request, session: Me) -> list[dict[str, object]]:
+    """The apps the signed-in resident let in (active grants), with their scopes and purposes."""
+    return platform_of(request).oauth.authorizations.of_resident(session.account_id)
+
+
+@router.delete("/apps/{grant}", status_code=204)
+def revoke_app(request: Request, session: Me, grant: str) -> Response:
+    """Shut an app out: its tokens stop working at once (her consents stay as they are)."""
+    if not platform_of(request).oauth.authorizations.revoke_by_resident(session.account_id, grant):
+        raise HTTPException(404, "そのアプリの許可はありません / no such grant of yours")
+    return Response(status_code=204)
+
+
 @router.get("/accesses")
 def my_accesses(request: Request, session: Me) -> list[dict[str, Any]]:
     """Which service used my data, when, for what, permitted or not — each with its audit-log index."""

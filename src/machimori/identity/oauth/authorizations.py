@@ -236,6 +236,15 @@ class Authorizations:
             self.revoke(grant, "consent-withdrawn")
         return len(ended)
 
+    def revoke_by_resident(self, resident: str, grant_id: str) -> bool:
+        """The resident ends one of her own grants; False if she has no active grant with that id."""
+        with self.database.engine.connect() as connection:
+            grant = _active_grant(connection, grant_id)
+        if grant is None or grant.account_id != resident:
+            return False
+        self.revoke(grant, "resident-revoked")
+        return True
+
     def of_resident(self, resident: str) -> list[dict[str, object]]:
         """The active grants of a resident (which apps she let in, for what)."""
         with self.database.engine.connect() as connection:
