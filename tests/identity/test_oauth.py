@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
+from machimori.events import EventQuery, find_events
 from machimori.identity.oauth.clients import register_client
 from machimori.identity.oauth.provider import Provider, TokenRejected
 from machimori.platform import Platform
@@ -158,3 +159,12 @@ def test_a_revoked_token_stops_working_and_introspects_inactive(
 def test_introspection_needs_client_authentication(client: TestClient, service: tuple[str, str]) -> None:
     access = str(token_for(client, *service)["access_token"])
     assert client.post("/oauth/introspect", data={"token": access}).status_code == 401
+
+
+def test_every_refused_token_request_is_an_authentication_event(
+    client: TestClient, platform: Platform, service: tuple[str, str]
+) -> None:
+    client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(service[0], "guessed"))
+    platform.events.flush()
+    refused = find_events(platform.database, EventQuery(class_uid=3002, text="token request"))
+    assert len(refused) == 1 and "invalid_client" in refused[0]["message"] and refused[0]["status_id"] == 2

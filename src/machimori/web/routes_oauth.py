@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,7 +11,7 @@ from starlette.responses import Response
 from machimori.identity.oauth.provider import AccessToken, Provider
 from machimori.identity.oauth.requests import StarletteOAuth2Request
 from machimori.web.problems import problem
-from machimori.web.security import access_token, platform_of
+from machimori.web.security import access_token, platform_of, report_rejection
 
 router = APIRouter(tags=["oauth"])
 
@@ -26,9 +27,14 @@ async def _oauth_request(request: Request) -> StarletteOAuth2Request:
 
 @router.post("/oauth/token")
 async def token(request: Request) -> Response:
-    """RFC 6749 token endpoint (client credentials); answers RFC 9068 JWT access tokens."""
+    """RFC 6749 token endpoint (authorization code, refresh token, client credentials); RFC 9068 JWTs.
+
+    Every refusal is an Authentication event with the OAuth error (a guessed secret, a replayed code …)."""
     response: Response = provider_of(request).create_token_response(await _oauth_request(request))
     response.headers["Cache-Control"] = "no-store"
+    if response.status_code >= 400:
+        error = json.loads(bytes(response.body)).get("error", "error") if response.body else "error"
+        report_rejection(request, "token request", str(error))
     return response
 
 

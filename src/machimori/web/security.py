@@ -30,7 +30,8 @@ def _source(request: Request) -> Endpoint | None:
     return Endpoint(ip=client.host, port=client.port) if client else None
 
 
-def _rejected(request: Request, what: str, reason: str) -> None:
+def report_rejection(request: Request, what: str, reason: str) -> None:
+    """A failed authentication on this request, as an Authentication event."""
     platform_of(request).events.emit(
         SecurityEvent(
             class_uid=EventClass.AUTHENTICATION,
@@ -52,12 +53,12 @@ async def access_token(request: Request) -> AccessToken:
     """A dependency: the verified OAuth access token of the calling service, or 401 (RFC 6750)."""
     presented = _bearer(request)
     if presented is None:
-        _rejected(request, "access token", "missing")
+        report_rejection(request, "access token", "missing")
         raise HTTPException(401, "an OAuth access token is required / OAuth アクセストークンが必要です")
     try:
         return platform_of(request).oauth.verify_access_token(presented)
     except TokenRejected as error:
-        _rejected(request, "access token", str(error))
+        report_rejection(request, "access token", str(error))
         raise HTTPException(
             401,
             f"the access token is not valid: {error} / アクセストークンが無効です",
@@ -72,7 +73,7 @@ def require(operation: str) -> Callable[[Request], Coroutine[Any, Any, Principal
         secret = _bearer(request)
         principal = authenticate(platform_of(request).database, secret) if secret else None
         if principal is None:
-            _rejected(request, "API token", "unknown or revoked / APIトークンを拒否")
+            report_rejection(request, "API token", "unknown or revoked / APIトークンを拒否")
             raise HTTPException(401, "a valid bearer token is required / 有効なベアラートークンが必要です")
         subject = Subject(principal.token_id, "api-token", PLATFORM, frozenset({(PLATFORM, principal.role.value)}))
         target = Target(f"{PLATFORM}:{operation}", DataType.closed, PLATFORM)
