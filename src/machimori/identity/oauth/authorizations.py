@@ -14,10 +14,11 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from machimori.clock import as_utc, utc_now
 from machimori.events import Actor, EventClass, EventStream, SecurityEvent, Severity, Status
@@ -221,17 +222,14 @@ class Authorizations:
     def revoke_for_consent(self, resident: str, service: str, purpose: str) -> int:
         """Revoke the grants of that service for that resident that rest on a consent to that purpose."""
         with self.database.engine.connect() as connection:
-            ids = list(
-                connection.execute(
-                    select(oauth_grants.c.id).where(
-                        oauth_grants.c.account_id == resident,
-                        oauth_grants.c.client_id == service,
-                        oauth_grants.c.revoked_at.is_(None),
-                    )
-                ).scalars()
-            )
-            grants = [grant for grant_id in ids if (grant := _active_grant(connection, grant_id)) is not None]
-        ended = [grant for grant in grants if purpose in grant.purposes]
+            rows = connection.execute(
+                select(oauth_grants).where(
+                    oauth_grants.c.account_id == resident,
+                    oauth_grants.c.client_id == service,
+                    oauth_grants.c.revoked_at.is_(None),
+                )
+            ).all()
+        ended = [grant for grant in map(_grant_of, rows) if purpose in grant.purposes]
         for grant in ended:
             self.revoke(grant, "consent-withdrawn")
         return len(ended)
@@ -269,8 +267,10 @@ def _active_grant(connection: Connection, grant_id: str) -> Grant | None:
     row = connection.execute(
         select(oauth_grants).where(oauth_grants.c.id == grant_id, oauth_grants.c.revoked_at.is_(None))
     ).one_or_none()
-    if row is None:
-        return None
+    return None if row is None else _grant_of(row)
+
+
+def _grant_of(row: Row[Any]) -> Grant:
     return Grant(
         row.id,
         row.client_id,
