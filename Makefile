@@ -17,7 +17,7 @@ demo: $(VENV)/.installed
 
 ## Install and run the whole test suite, then the linters and the type checker.
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
