@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
@@ -260,4 +263,23 @@ consent_deliveries = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", Text),
+)
+
+# The document of an NGSI-LD entity: JSON text on SQLite, JSONB (indexable, queryable) on PostgreSQL.
+EntityDocument = JSON().with_variant(JSONB(), "postgresql")
+
+hub_entities = Table(
+    "hub_entities",
+    metadata,
+    Column("tenant", String(64), primary_key=True, doc="NGSILD-Tenant; empty for the default tenant"),
+    Column("id", String(1024), primary_key=True),
+    Column("type", String(1024), nullable=False, doc="the first of its expanded types (all are in body)"),
+    Column("body", EntityDocument, nullable=False, doc="the entity with expanded names (hub.entities)"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("min_lon", Float, doc="bounding box of its location, for geo-queries"),
+    Column("min_lat", Float),
+    Column("max_lon", Float),
+    Column("max_lat", Float),
+    Index("ix_hub_entities_tenant_type", "tenant", "type"),
 )
