@@ -16,18 +16,18 @@ from typing import Any
 from machimori.hub.errors import bad_request
 from machimori.hub.jsonld import ActiveContext
 
-ATTRIBUTE_TYPES = frozenset(
-    {
-        "Property",
-        "Relationship",
-        "GeoProperty",
-        "LanguageProperty",
-        "VocabProperty",
-        "JsonProperty",
-        "ListProperty",
-        "ListRelationship",
-    }
-)
+# The member holding each attribute type's value (required; the value shown in keyValues form).
+MAIN_MEMBER = {
+    "Property": "value",
+    "GeoProperty": "value",
+    "Relationship": "object",
+    "LanguageProperty": "languageMap",
+    "VocabProperty": "vocab",
+    "JsonProperty": "json",
+    "ListProperty": "valueList",
+    "ListRelationship": "objectList",
+}
+ATTRIBUTE_TYPES = frozenset(MAIN_MEMBER)
 GEO_ATTRIBUTES = frozenset({"location", "observationSpace", "operationSpace"})
 CORE_MEMBERS = frozenset({"id", "type", "@context", "scope", "createdAt", "modifiedAt", "deletedAt"})
 SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
@@ -189,15 +189,8 @@ def _instance(name: str, value: object, context: ActiveContext, now: str) -> dic
 
 def _implied_type(name: str, value: dict[str, Any]) -> str:
     """The attribute type a concise instance implies by its members."""
-    for member, kind in (
-        ("object", "Relationship"),
-        ("languageMap", "LanguageProperty"),
-        ("vocab", "VocabProperty"),
-        ("json", "JsonProperty"),
-        ("valueList", "ListProperty"),
-        ("objectList", "ListRelationship"),
-    ):
-        if member in value:
+    for kind, member in MAIN_MEMBER.items():
+        if member != "value" and member in value:
             return kind
     if "value" in value:
         return "GeoProperty" if name in GEO_ATTRIBUTES else "Property"
@@ -205,16 +198,7 @@ def _implied_type(name: str, value: dict[str, Any]) -> str:
 
 
 def _check_instance(name: str, kind: str, instance: dict[str, Any]) -> None:
-    required = {
-        "Property": "value",
-        "GeoProperty": "value",
-        "Relationship": "object",
-        "LanguageProperty": "languageMap",
-        "VocabProperty": "vocab",
-        "JsonProperty": "json",
-        "ListProperty": "valueList",
-        "ListRelationship": "objectList",
-    }[kind]
+    required = MAIN_MEMBER[kind]
     if required not in instance or instance[required] is None:
         raise bad_request(f"{name}: a {kind} needs {required!r} / {kind} には {required} が必要です")
     if kind == "Relationship":
@@ -262,18 +246,6 @@ def _coordinates(value: object, depth: int) -> bool:
     return isinstance(value, list) and len(value) > 0 and all(_coordinates(v, depth - 1) for v in value)
 
 
-_KEY_VALUE_MEMBER = {
-    "Property": "value",
-    "GeoProperty": "value",
-    "Relationship": "object",
-    "LanguageProperty": "languageMap",
-    "VocabProperty": "vocab",
-    "JsonProperty": "json",
-    "ListProperty": "valueList",
-    "ListRelationship": "objectList",
-}
-
-
 def render_entity(
     entity: Entity,
     context: ActiveContext,
@@ -300,7 +272,7 @@ def render_entity(
 
 def _render_instance(instance: dict[str, Any], context: ActiveContext, *, key_values: bool, sys_attrs: bool) -> Any:
     if key_values:
-        return instance[_KEY_VALUE_MEMBER[instance["type"]]]
+        return instance[MAIN_MEMBER[instance["type"]]]
     shown: dict[str, Any] = {}
     for member, value in instance.items():
         if member in SYSTEM_MEMBERS:
