@@ -85,6 +85,17 @@ class Component(Named):
     hosted_by: Id | None = None
 
 
+class NgsiLdBinding(Strict):
+    """How a dataset appears in the city OS: its NGSI-LD entity types, which attributes are personal, and
+    which Relationship names the resident the data is about. Names are terms of `context` (default: the
+    NGSI-LD core context) or full IRIs."""
+
+    types: list[str] = Field(min_length=1)
+    context: str | None = None
+    personal_attributes: list[str] = []
+    resident_attribute: str | None = None
+
+
 class Dataset(Named):
     """Data that flows in the city, with its data type and whether it is personal."""
 
@@ -92,6 +103,7 @@ class Dataset(Named):
     personal: Flag = False
     owner: Id | None = None
     handling_policy: str | None = None
+    ngsi_ld: NgsiLdBinding | None = None
 
 
 class Flow(Strict):
