@@ -92,7 +92,7 @@ class NgsiLdBinding(Strict):
 
     types: list[str] = Field(min_length=1)
     context: str | None = None
-    personal_attributes: list[str] = []
+    personal_attributes: list[str] = Field(default_factory=list)
     resident_attribute: str | None = None
 
 
