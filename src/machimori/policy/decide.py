@@ -216,7 +216,12 @@ class DecisionPoint:
                 "このトークンは別の住民の許可で発行されました",
                 "the token was authorized by another resident",
             ), _FOREVER
-        assert target.resident is not None
+        if target.resident is None:
+            return _deny(
+                "resident-unknown",
+                "誰のデータか分からない個人データは出せません",
+                "personal data whose resident is not known is not released",
+            ), _FOREVER
         state, expires = self._consent(target.resident, subject.id, context.purpose)
         if state is not ConsentState.given:
             return _deny(
