@@ -56,7 +56,7 @@ def test_a_core_context_in_the_request_gives_way_to_the_brokers_own(contexts: Co
 def test_an_unknown_remote_context_is_ld_context_not_available_and_never_fetched(contexts: Contexts) -> None:
     with pytest.raises(NgsiLdError) as raised:
         contexts.active(["https://example.org/context.jsonld"])
-    assert raised.value.kind is ErrorType.LdContextNotAvailable and raised.value.kind.value == 503
+    assert raised.value.kind is ErrorType.LdContextNotAvailable and raised.value.kind.status == 503
 
 
 def test_remote_contexts_are_fetched_only_when_allowed_and_then_cached(tmp_path: Path) -> None:
@@ -95,3 +95,9 @@ def test_a_malformed_context_is_bad_request_data(contexts: Contexts, bad: object
     with pytest.raises(NgsiLdError) as raised:
         contexts.active(bad)  # type: ignore[arg-type]
     assert raised.value.kind is ErrorType.BadRequestData
+
+
+def test_error_types_that_share_a_status_stay_distinct() -> None:
+    assert ErrorType.BadRequestData is not ErrorType.InvalidRequest
+    assert ErrorType.BadRequestData.status == ErrorType.InvalidRequest.status == 400
+    assert len(ErrorType) == 11

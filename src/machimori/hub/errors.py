@@ -11,23 +11,43 @@ ETSI_ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 
 
 class ErrorType(Enum):
-    """The ETSI error types and the HTTP status each answers with."""
+    """The ETSI error types (distinct members even where two share an HTTP status)."""
 
-    InvalidRequest = 400
-    BadRequestData = 400
-    AlreadyExists = 409
-    OperationNotSupported = 422
-    ResourceNotFound = 404
-    InternalError = 500
-    TooComplexQuery = 403
-    TooManyResults = 403
-    LdContextNotAvailable = 503
-    NoMultiTenantSupport = 501
-    NonexistentTenant = 404
+    InvalidRequest = "InvalidRequest"
+    BadRequestData = "BadRequestData"
+    AlreadyExists = "AlreadyExists"
+    OperationNotSupported = "OperationNotSupported"
+    ResourceNotFound = "ResourceNotFound"
+    InternalError = "InternalError"
+    TooComplexQuery = "TooComplexQuery"
+    TooManyResults = "TooManyResults"
+    LdContextNotAvailable = "LdContextNotAvailable"
+    NoMultiTenantSupport = "NoMultiTenantSupport"
+    NonexistentTenant = "NonexistentTenant"
 
     @property
     def uri(self) -> str:
-        return ETSI_ERRORS + self.name
+        return ETSI_ERRORS + self.value
+
+    @property
+    def status(self) -> int:
+        """The HTTP status the type answers with."""
+        return _STATUS[self]
+
+
+_STATUS = {
+    ErrorType.InvalidRequest: 400,
+    ErrorType.BadRequestData: 400,
+    ErrorType.AlreadyExists: 409,
+    ErrorType.OperationNotSupported: 422,
+    ErrorType.ResourceNotFound: 404,
+    ErrorType.InternalError: 500,
+    ErrorType.TooComplexQuery: 403,
+    ErrorType.TooManyResults: 403,
+    ErrorType.LdContextNotAvailable: 503,
+    ErrorType.NoMultiTenantSupport: 501,
+    ErrorType.NonexistentTenant: 404,
+}
 
 
 class NgsiLdError(Exception):
@@ -37,10 +57,12 @@ class NgsiLdError(Exception):
         super().__init__(detail)
         self.kind, self.detail, self.extra = kind, detail, extra
 
-    def response(self) -> JSONResponse:
-        body = {"type": self.kind.uri, "title": self.kind.name, "status": self.kind.value, "detail": self.detail}
+    def response(self, status: int | None = None) -> JSONResponse:
+        """The problem details (the error type's own status unless another is given)."""
+        code = status or self.kind.status
+        body = {"type": self.kind.uri, "title": self.kind.value, "status": code, "detail": self.detail}
         body.update(self.extra)
-        return JSONResponse(body, status_code=self.kind.value, media_type="application/json")
+        return JSONResponse(body, status_code=code, media_type="application/json")
 
 
 def bad_request(detail: str) -> NgsiLdError:

@@ -11,7 +11,8 @@ The rules, in order (the first that applies decides):
   4. personal data is read only by a service, for a purpose it declares, that the resident consented
      to and has not withdrawn (with a token: one that has the personal:read scope and, if a resident
      authorized it, hers); each permit carries the obligation to audit-log the access;
-  5. closed data: staff of the owning organisation with a reader or operator role;
+  5. writing non-personal data: the owning organisation only;
+     closed data: the owning organisation's systems, and its staff with a reader or operator role;
   6. limited data: the owning organisation, or a reader role granted in it;
   7. otherwise deny.
 """
@@ -196,6 +197,10 @@ class DecisionPoint:
     def _personal(self, subject: Subject, action: Action, target: Target, context: Context) -> tuple[Decision, float]:
         if subject.kind == "resident" and subject.id == target.resident and action is Action.read:
             return _permit("own-data", "本人のデータです", "the resident's own data"), _FOREVER
+        if action is Action.write and target.org is not None and subject.org == target.org:
+            return _permit(
+                "owner-write", "所有組織が書き込みます", "the owning organisation writes its data", "audit-log"
+            ), _FOREVER
         if subject.kind != "service" or action is not Action.read:
             return _deny(
                 "personal-service-only",
@@ -244,9 +249,16 @@ def _rules(subject: Subject, action: Action, target: Target) -> Decision:
         if subject.aal < 2:
             return _deny("aal2", "多要素認証 (AAL2) が必要です", "privileged actions need AAL2 (a second factor)")
         return _permit("admin", "管理者の操作です", "an administrator's action", "audit-log")
+    if action is Action.write:
+        if target.org is not None and subject.org == target.org:
+            return _permit("owner-write", "所有組織が書き込みます", "the owning organisation writes its data")
+        return _deny("owner-write", "書き込めるのは所有組織だけです", "only the owning organisation writes this data")
     if target.data_type is DataType.closed:
-        if subject.org == target.org and any((target.org, r) in subject.roles for r in ("reader", "operator")):
-            return _permit("closed-owner", "所有組織の担当者です", "staff of the owning organisation")
+        staff = any((target.org, r) in subject.roles for r in ("reader", "operator"))
+        if target.org is not None and subject.org == target.org and (staff or subject.kind == "service"):
+            return _permit(
+                "closed-owner", "所有組織の担当者かシステムです", "staff or a system of the owning organisation"
+            )
         return _deny("closed", "非公開データです", "closed data of another organisation")
     if target.data_type is DataType.limited:
         if subject.org == target.org or (target.org, "reader") in subject.roles:

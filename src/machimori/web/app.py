@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from machimori import __version__
 from machimori.governance.served import LoadedCity
+from machimori.hub import api as hub_api
 from machimori.platform import Platform
 from machimori.web import (
     problems,
@@ -70,6 +71,7 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
     ):
         app.include_router(module.router)
 
+    hub_api.install(app, platform)
     app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
 
