@@ -30,8 +30,7 @@ from machimori.hub.store import EntityStore
 from machimori.identity.oauth.provider import AccessToken
 from machimori.platform import Platform
 from machimori.policy import Action, DataType
-from machimori.web.routes_residents import service_subject, token_context
-from machimori.web.security import access_token, platform_of
+from machimori.web.security import access_token, platform_of, service_subject, token_context
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 

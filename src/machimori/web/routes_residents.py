@@ -13,21 +13,12 @@ from starlette.responses import Response
 
 from machimori.consent.access import record_access
 from machimori.identity.oauth.provider import AccessToken
-from machimori.policy import Action, Context, DataType, Subject, Target
+from machimori.policy import Action, DataType, Target
 from machimori.web.problems import problem
-from machimori.web.security import access_token, platform_of
+from machimori.web.security import access_token, platform_of, service_subject, token_context
 
 router = APIRouter(prefix="/api/v1/residents", tags=["personal data"])
 PURPOSE_HEADER = "Data-Purpose"
-
-
-def service_subject(token: AccessToken) -> Subject:
-    """The decision point's subject for a request made with a service's access token."""
-    return Subject(id=token.client_id, kind="service", org=token.claims.get("org"))
-
-
-def token_context(token: AccessToken, purpose: str | None) -> Context:
-    return Context(purpose=purpose, scopes=token.scopes, on_behalf_of=token.resident)
 
 
 @router.get("/{resident}/profile", response_model=None)

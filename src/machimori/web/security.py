@@ -83,3 +83,13 @@ def require(operation: str) -> Callable[[Request], Coroutine[Any, Any, Principal
         return principal
 
     return dependency
+
+
+def service_subject(token: AccessToken) -> Subject:
+    """The decision point's subject for a request made with a service's access token."""
+    return Subject(id=token.client_id, kind="service", org=token.claims.get("org"))
+
+
+def token_context(token: AccessToken, purpose: str | None) -> Context:
+    """The decision context of such a request: its declared purpose, the token's scopes and resident."""
+    return Context(purpose=purpose, scopes=token.scopes, on_behalf_of=token.resident)
