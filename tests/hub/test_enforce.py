@@ -62,7 +62,12 @@ def test_a_consented_service_sees_the_location_until_the_resident_withdraws(
     classification = catalogue.classify(entity.types)
     platform.consent.give("hanako", "care-app", PURPOSE)
     seen = filter_entity(platform.decisions, CARE_STAFF, Context(PURPOSE), "", entity, classification)
-    assert seen.entity is not None and LOCATION in seen.entity.attributes and seen.touched_personal_data
+    assert (
+        seen.entity is not None
+        and LOCATION in seen.entity.attributes
+        and all(decision.permit for _, decision in seen.personal)
+        and seen.personal
+    )
     platform.consent.withdraw("hanako", "care-app", PURPOSE)
     seen = filter_entity(platform.decisions, CARE_STAFF, Context(PURPOSE), "", entity, classification)
     assert seen.entity is not None and LOCATION not in seen.entity.attributes

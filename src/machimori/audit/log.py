@@ -97,6 +97,10 @@ class AuditLog:
         """Log an object from synchronous code; returns once it is durable."""
         return self._sequencer.append_now(canonical_entry(entry))
 
+    def append_all_sync(self, entries: list[Any]) -> list[Appended]:
+        """Log several objects in order from synchronous code; returns once all are durable."""
+        return self._sequencer.append_all_now([canonical_entry(entry) for entry in entries])
+
     def head(self) -> store.Head:
         with self.database.engine.connect() as connection:
             head = store.read_head(connection)

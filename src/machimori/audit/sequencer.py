@@ -84,20 +84,29 @@ class Sequencer:
 
     def append_now(self, canonical: bytes) -> Appended:
         """Append from a thread that may block: it commits itself (and whatever is queued) if nobody is writing."""
-        future: concurrent.futures.Future[Appended] = concurrent.futures.Future()
-        request = _Request(canonical, future)
+        return self.append_all_now([canonical])[0]
+
+    def append_all_now(self, canonicals: list[bytes]) -> list[Appended]:
+        """Append several entries in order, in one transaction when this thread gets to write them itself."""
+        futures: list[concurrent.futures.Future[Appended]] = [concurrent.futures.Future() for _ in canonicals]
+        requests = [_Request(canonical, future) for canonical, future in zip(canonicals, futures, strict=True)]
         with self._lock:
             if self._closed:
                 raise LogClosed("the audit log is closed")
             leader = self._writing.acquire(blocking=False)
             if not leader:
-                self._queue.put(request)
+                for request in requests:
+                    self._queue.put(request)
         if leader:
             try:
-                self._commit_batch(self._drain([request])[0])
+                for start in range(0, len(requests), self._max_batch):
+                    batch, stopping = self._drain(requests[start : start + self._max_batch])
+                    if stopping:  # close() was asked meanwhile: leave its mark for the writer thread
+                        self._queue.put(None)
+                    self._commit_batch(batch)
             finally:
                 self._writing.release()
-        return future.result()
+        return [future.result() for future in futures]
 
     def close(self) -> None:
         """Commit what is queued, then stop the writer thread."""

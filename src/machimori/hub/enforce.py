@@ -17,15 +17,12 @@ from machimori.policy import Action, Context, DataType, Decision, DecisionPoint,
 
 @dataclass(frozen=True)
 class Filtered:
-    """The part of an entity a subject may see (None: nothing), and the decisions it rests on."""
+    """The part of an entity a subject may see (None: nothing), the decisions it rests on, and which of
+    them were on personal data (with what they were about)."""
 
     entity: Entity | None
     decisions: list[Decision] = field(default_factory=list)
-
-    @property
-    def touched_personal_data(self) -> bool:
-        """Whether any permit rests on personal data (those are audit-logged)."""
-        return any("audit-log" in decision.obligations for decision in self.decisions if decision.permit)
+    personal: list[tuple[str, Decision]] = field(default_factory=list)
 
 
 def resident_of(entity: Entity, classification: Classification) -> str | None:
@@ -53,12 +50,14 @@ def filter_entity(
     action: Action = Action.read,
 ) -> Filtered:
     """The entity as far as the subject may see it, attribute by attribute."""
-    whole = decisions.decide(subject, action, entity_target(tenant, entity, classification), context)
+    target = entity_target(tenant, entity, classification)
+    whole = decisions.decide(subject, action, target, context)
+    personal = [(target.id, whole)] if classification.data_type is DataType.personal else []
     if not whole.permit:
-        return Filtered(None, [whole])
+        return Filtered(None, [whole], personal)
     made = [whole]
     if classification.data_type is DataType.personal or not classification.personal_attributes:
-        return Filtered(entity, made)
+        return Filtered(entity, made, personal)
     resident = resident_of(entity, classification)
     kept = {}
     for name, instances in entity.attributes.items():
@@ -66,7 +65,8 @@ def filter_entity(
             target = Target(f"ngsi-ld:{tenant}:{entity.id}#{name}", DataType.personal, classification.owner, resident)
             decision = decisions.decide(subject, action, target, context)
             made.append(decision)
+            personal.append((target.id, decision))
             if not decision.permit:
                 continue
         kept[name] = instances
-    return Filtered(replace(entity, attributes=kept), made)
+    return Filtered(replace(entity, attributes=kept), made, personal)

@@ -7,10 +7,14 @@ header for it is an error; reads carry it in a Link header, or use the core cont
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
-from machimori.hub.errors import bad_request
+from fastapi import Request
+
+from machimori.clock import utc_now
+from machimori.hub.errors import ErrorType, NgsiLdError, bad_request
 from machimori.hub.jsonld import ContextValue
 
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
@@ -78,3 +82,16 @@ def body_context(content_type: str | None, link: str | None, body: Any) -> Conte
     if contexts:
         raise bad_request(f"{kind} carries its @context in a Link header, not in the body (use {JSON_LD})")
     return linked
+
+
+def now() -> str:
+    """The broker's time for createdAt/modifiedAt: UTC, RFC 3339 with Z."""
+    return utc_now().isoformat().replace("+00:00", "Z")
+
+
+async def json_body(request: Request) -> Any:
+    """The request's body parsed as JSON; InvalidRequest if it is not JSON."""
+    try:
+        return json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise NgsiLdError(ErrorType.InvalidRequest, "the body is not valid JSON / 本文が JSON ではありません") from None

@@ -1,0 +1,1 @@
+"""The NGSI-LD API's routes, one module per resource."""
