@@ -1,26 +1,28 @@
 """Where the hub keeps entities: one row per tenant × entity id, the entity as a JSON document.
 
-The row also holds the entity's first expanded type (indexed, for typed queries) and the bounding box of
-its location (for geo-queries). An acknowledged write is committed before it is answered.
+Beside it: a row per expanded type (typed queries; an entity may have several types), an index of its
+attribute values (q queries), and the bounding box of its location (geo-queries). An acknowledged write
+is committed, with its index rows, before it is answered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from machimori.hub.entities import Entity
+from machimori.hub.entities import MAIN_MEMBER, Entity
 from machimori.hub.errors import ErrorType, NgsiLdError
 from machimori.storage import Database
-from machimori.storage.tables import hub_entities
+from machimori.storage.tables import hub_attribute_values, hub_entities, hub_entity_types
 
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 Box = tuple[float, float, float, float]
+MAX_INDEXED_TEXT = 256
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def _points(geometry: Any) -> Iterable[Sequence[float]]:
 
 
 class EntityStore:
-    """Create, read, replace and delete entities per tenant."""
+    """Entities per tenant: one row each, a row per type, and an index of their attribute values."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -68,40 +70,86 @@ class EntityStore:
     def create(self, tenant: str, entity: Entity) -> None:
         """Store a new entity; AlreadyExists if the tenant has one with that id."""
         try:
-            with self.database.begin() as connection:
-                connection.execute(insert(hub_entities).values(**self._row(tenant, entity)))
+            self.put_many(tenant, [entity], [])
         except IntegrityError:
             raise NgsiLdError(ErrorType.AlreadyExists, f"entity {entity.id} already exists / 既に存在します") from None
 
     def get(self, tenant: str, entity_id: str) -> Entity | None:
+        return self.get_many(tenant, [entity_id]).get(entity_id)
+
+    def get_many(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """The stored entities among these ids, by id."""
+        found: dict[str, Entity] = {}
         with self.database.engine.connect() as connection:
-            body = connection.execute(
-                select(hub_entities.c.body).where(hub_entities.c.tenant == tenant, hub_entities.c.id == entity_id)
-            ).scalar_one_or_none()
-        return None if body is None else Entity.from_json(body)
+            for start in range(0, len(entity_ids), 500):
+                chunk = list(entity_ids[start : start + 500])
+                bodies = connection.execute(
+                    select(hub_entities.c.body).where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(chunk))
+                ).scalars()
+                found.update((body["id"], Entity.from_json(body)) for body in bodies)
+        return found
 
     def replace(self, tenant: str, entity: Entity) -> bool:
         """Overwrite a stored entity (its creation time is kept); False if there is none."""
-        row = self._row(tenant, entity)
-        del row["created_at"]
+        return bool(self.put_many(tenant, [], [entity]))
+
+    def put_many(self, tenant: str, created: Sequence[Entity], replaced: Sequence[Entity]) -> int:
+        """Insert new entities and overwrite stored ones, all in one transaction; how many were overwritten.
+
+        IntegrityError if one of `created` exists (nothing is written then).
+        """
+        ids = [entity.id for entity in replaced]
         with self.database.begin() as connection:
-            changed = connection.execute(
-                update(hub_entities)
-                .where(hub_entities.c.tenant == tenant, hub_entities.c.id == entity.id)
-                .values(**row)
-            ).rowcount
-        return bool(changed)
+            if created:
+                connection.execute(insert(hub_entities), [self._row(tenant, entity) for entity in created])
+            overwritten = 0
+            for entity in replaced:
+                row = self._row(tenant, entity)
+                del row["created_at"]
+                overwritten += connection.execute(
+                    update(hub_entities)
+                    .where(hub_entities.c.tenant == tenant, hub_entities.c.id == entity.id)
+                    .values(**row)
+                ).rowcount
+            if ids:
+                self._forget(connection, tenant, ids)
+            written = [*created, *(entity for entity in replaced)]
+            types = [{"tenant": tenant, "type": t, "id": e.id} for e in written for t in e.types]
+            values = [
+                {"tenant": tenant, "id": e.id, "attribute": name, "number": number, "text": text}
+                for e in written
+                for name, number, text in indexed_values(e)
+            ]
+            if types:
+                connection.execute(insert(hub_entity_types), types)
+            if values:
+                connection.execute(insert(hub_attribute_values), values)
+        return overwritten
 
     def delete(self, tenant: str, entity_id: str) -> bool:
+        return bool(self.delete_many(tenant, [entity_id]))
+
+    def delete_many(self, tenant: str, entity_ids: Sequence[str]) -> int:
+        """Delete these entities in one transaction; how many there were."""
         with self.database.begin() as connection:
             removed = connection.execute(
-                delete(hub_entities).where(hub_entities.c.tenant == tenant, hub_entities.c.id == entity_id)
+                delete(hub_entities).where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(list(entity_ids)))
             ).rowcount
-        return bool(removed)
+            self._forget(connection, tenant, entity_ids)
+        return int(removed)
+
+    @staticmethod
+    def _forget(connection: Connection, tenant: str, entity_ids: Sequence[str]) -> None:
+        for table in (hub_entity_types, hub_attribute_values):
+            connection.execute(delete(table).where(table.c.tenant == tenant, table.c.id.in_(list(entity_ids))))
 
     def of_type(self, tenant: str, types: Sequence[str], *, limit: int, offset: int = 0, count: bool = False) -> Page:
-        """Entities whose first type is one of types, by id, a page at a time."""
-        condition = (hub_entities.c.tenant == tenant) & hub_entities.c.type.in_(list(types))
+        """Entities with one of these types, by id, a page at a time."""
+        condition = (hub_entities.c.tenant == tenant) & hub_entities.c.id.in_(
+            select(hub_entity_types.c.id).where(
+                hub_entity_types.c.tenant == tenant, hub_entity_types.c.type.in_(list(types))
+            )
+        )
         with self.database.engine.connect() as connection:
             bodies = connection.execute(
                 select(hub_entities.c.body).where(condition).order_by(hub_entities.c.id).limit(limit).offset(offset)
@@ -118,7 +166,6 @@ class EntityStore:
         return {
             "tenant": tenant,
             "id": entity.id,
-            "type": entity.types[0],
             "body": entity.to_json(),
             "created_at": created,
             "modified_at": modified,
@@ -127,3 +174,19 @@ class EntityStore:
             "max_lon": box[2] if box else None,
             "max_lat": box[3] if box else None,
         }
+
+
+def indexed_values(entity: Entity) -> Iterator[tuple[str, float | None, str | None]]:
+    """(attribute, number, text) for each value of each top-level attribute — list members one by one;
+    a value that is neither a number nor a short string is listed with neither, so the attribute's
+    presence is still indexed."""
+    for name, instances in entity.attributes.items():
+        for instance in instances:
+            value = instance.get(MAIN_MEMBER.get(instance.get("type", ""), "value"))
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, int | float) and not isinstance(item, bool):
+                    yield name, float(item), None
+                elif isinstance(item, str) and len(item) <= MAX_INDEXED_TEXT:
+                    yield name, None, item
+                else:
+                    yield name, None, None

@@ -273,7 +273,6 @@ hub_entities = Table(
     metadata,
     Column("tenant", String(64), primary_key=True, doc="NGSILD-Tenant; empty for the default tenant"),
     Column("id", String(1024), primary_key=True),
-    Column("type", String(1024), nullable=False, doc="the first of its expanded types (all are in body)"),
     Column("body", EntityDocument, nullable=False, doc="the entity with expanded names (hub.entities)"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("modified_at", DateTime(timezone=True), nullable=False),
@@ -281,5 +280,27 @@ hub_entities = Table(
     Column("min_lat", Float),
     Column("max_lon", Float),
     Column("max_lat", Float),
-    Index("ix_hub_entities_tenant_type", "tenant", "type"),
+    Index("ix_hub_entities_box", "tenant", "min_lon", "min_lat"),
+)
+
+hub_entity_types = Table(
+    "hub_entity_types",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("type", String(1024), primary_key=True, doc="one of the entity's expanded types"),
+    Column("id", String(1024), primary_key=True),
+    Index("ix_hub_entity_types_entity", "tenant", "id"),
+)
+
+hub_attribute_values = Table(
+    "hub_attribute_values",
+    metadata,
+    Column("tenant", String(64), nullable=False),
+    Column("id", String(1024), nullable=False),
+    Column("attribute", String(1024), nullable=False, doc="expanded name of a top-level attribute"),
+    Column("number", Float, doc="its value if a number"),
+    Column("text", String(256), doc="its value (or Relationship object) if a string of at most 256 characters"),
+    Index("ix_hub_values_number", "tenant", "attribute", "number"),
+    Index("ix_hub_values_text", "tenant", "attribute", "text"),
+    Index("ix_hub_values_entity", "tenant", "id"),
 )
