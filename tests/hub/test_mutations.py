@@ -126,7 +126,7 @@ def test_merge_adds_types_and_may_change_an_attribute_type() -> None:
 def test_a_bad_fragment_is_bad_request_data(fragment: object) -> None:
     for change in (mutations.merge_entity, mutations.append_attributes, mutations.update_attributes):
         with refused(ErrorType.BadRequestData):
-            change(stored(), fragment, CONTEXT, now=NOW)  # type: ignore[operator]
+            change(stored(), fragment, CONTEXT, now=NOW)
 
 
 def test_replace_keeps_only_id_and_created_at() -> None:
