@@ -8,13 +8,14 @@ from fastapi.responses import JSONResponse
 from machimori.hub.broker import open_hub
 from machimori.hub.errors import ErrorType, NgsiLdError
 from machimori.hub.requests import UnsupportedMediaType
-from machimori.hub.routes import entities
+from machimori.hub.routes import attributes, entities
 from machimori.platform import Platform
 
 
 def install(app: FastAPI, platform: Platform) -> None:
     """Mount the NGSI-LD API on the app, with ETSI errors for what goes wrong."""
     app.state.hub = open_hub(platform)
+    app.include_router(attributes.router)  # before entities, whose /entities/{id:path} would take /attrs
     app.include_router(entities.router)
 
     @app.exception_handler(NgsiLdError)
