@@ -62,7 +62,11 @@ def serve(
 
 
 def check_bind(settings: Settings) -> None:
-    """A public address needs TLS here or a declared TLS proxy in front."""
+    """A public address needs TLS here or a declared TLS proxy in front (and the conformance test
+    setting is refused on it)."""
+    from machimori.hub.conformance import refuse_public
+
+    refuse_public(settings)
     if settings.loopback or settings.behind_tls_proxy:
         return
     if settings.tls_cert is None or settings.tls_key is None:

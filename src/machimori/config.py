@@ -41,6 +41,13 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     city_model: Path | None = Field(None, description="city model to serve")
+    hub_conformance_tenant: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,16}$",
+        description="TEST ONLY: serve NGSI-LD requests without a token in test tenants of this name (hub/conformance)",
+    )
+    guard_upstream: str | None = Field(None, description="the NGSI-LD broker `machimori guard` stands in front of")
+    guard_upstream_token: str | None = Field(None, description="bearer token the guard presents to the upstream")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from machimori.hub.broker import open_hub
+from machimori.hub.conformance import announce, refuse_public
 from machimori.hub.errors import ErrorType, NgsiLdError
 from machimori.hub.requests import UnsupportedMediaType
 from machimori.hub.routes import attributes, entities
@@ -14,7 +15,9 @@ from machimori.platform import Platform
 
 def install(app: FastAPI, platform: Platform) -> None:
     """Mount the NGSI-LD API on the app, with ETSI errors for what goes wrong."""
+    refuse_public(platform.settings)
     app.state.hub = open_hub(platform)
+    announce(platform)
     app.include_router(attributes.router)  # before entities, whose /entities/{id:path} would take /attrs
     app.include_router(entities.router)
 

@@ -18,13 +18,14 @@ from machimori.consent.access import record_accesses
 from machimori.events import Actor, EventClass, Resource, SecurityEvent, Severity, Status
 from machimori.hub.broker import Hub
 from machimori.hub.catalogue import Classification
+from machimori.hub.conformance import suite_identity, token_or_test
 from machimori.hub.enforce import Filtered, entity_target, filter_entity, resident_of
 from machimori.hub.entities import Entity
 from machimori.hub.requests import tenant_of
 from machimori.identity.oauth.provider import AccessToken
 from machimori.platform import Platform
 from machimori.policy import Action, Context, DataType, Decision, Subject
-from machimori.web.security import access_token, platform_of, service_subject, token_context
+from machimori.web.security import platform_of, service_subject, token_context
 
 
 @dataclass
@@ -105,13 +106,21 @@ class Caller:
 
 async def calling(
     request: Request,
-    token: Annotated[AccessToken, Depends(access_token)],
+    token: Annotated[AccessToken | None, Depends(token_or_test)],
     tenant: Annotated[str | None, Header(alias="NGSILD-Tenant", max_length=64)] = None,
     purpose: Annotated[str | None, Header(alias="Data-Purpose", max_length=512)] = None,
 ) -> Caller:
-    """A dependency: the caller of this request."""
+    """A dependency: the caller of this request (without a token: the conformance suite, if that test
+    setting is on — see hub/conformance)."""
     hub: Hub = request.app.state.hub
-    return Caller(platform_of(request), hub, token, tenant_of(tenant), purpose)
+    platform = platform_of(request)
+    setting = platform.settings.hub_conformance_tenant
+    if token is None and setting is not None:
+        test_hub, test_token, test_tenant = suite_identity(hub, setting, tenant_of(tenant))
+        return Caller(platform, test_hub, test_token, test_tenant, purpose)
+    if token is None:  # not reached: without the setting a missing token is a 401
+        raise RuntimeError("no access token")
+    return Caller(platform, hub, token, tenant_of(tenant), purpose)
 
 
 CallerOf = Annotated[Caller, Depends(calling)]
