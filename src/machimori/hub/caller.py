@@ -17,9 +17,8 @@ from fastapi import Depends, Header, Request
 from machimori.consent.access import record_accesses
 from machimori.events import Actor, EventClass, Resource, SecurityEvent, Severity, Status
 from machimori.hub.broker import Hub
-from machimori.hub.catalogue import Classification
 from machimori.hub.conformance import suite_identity, token_or_test
-from machimori.hub.enforce import Filtered, entity_target, filter_entity, resident_of
+from machimori.hub.enforce import entity_target, filter_entity, resident_of
 from machimori.hub.entities import Entity
 from machimori.hub.requests import tenant_of
 from machimori.identity.oauth.provider import AccessToken
@@ -71,26 +70,35 @@ class Caller:
 
     def sees(self, entity: Entity, what: str = "retrieve") -> Entity | None:
         """The entity as far as the caller may read it now (None: not at all)."""
-        classification = self.hub.catalogue.classify(entity.types)
-        filtered = filter_entity(
-            self.platform.decisions, self.subject, self.context, self.tenant, entity, classification
-        )
-        self._log_personal(filtered, classification, entity)
-        if filtered.entity is None:
-            self.platform.events.emit(self._denied(what, entity.id, filtered.decisions[0].explain()))
-        return filtered.entity
+        return self.visible([entity], what)[0]
 
-    def _log_personal(self, filtered: Filtered, classification: Classification, entity: Entity) -> None:
-        resident = resident_of(entity, classification)
-        if resident is None or not filtered.personal:
-            return
-        record_accesses(
-            self.platform.audit,
-            self.platform.database,
-            self.token.client_id,
-            self.purpose,
-            [(resident, what, decision) for what, decision in filtered.personal],
-        )
+    def visible(self, entities: list[Entity], what: str = "query") -> list[Entity | None]:
+        """Each entity as far as the caller may read it now (None: not at all), decided one by one.
+
+        The decisions on personal data are audit-logged together; what is hidden is one event.
+        """
+        shown: list[Entity | None] = []
+        personal: list[tuple[str, str, Decision]] = []
+        hidden: list[tuple[str, Decision]] = []
+        for entity in entities:
+            classification = self.hub.catalogue.classify(entity.types)
+            filtered = filter_entity(
+                self.platform.decisions, self.subject, self.context, self.tenant, entity, classification
+            )
+            resident = resident_of(entity, classification)
+            if resident is not None:
+                personal.extend((resident, about, decision) for about, decision in filtered.personal)
+            if filtered.entity is None:
+                hidden.append((entity.id, filtered.decisions[0]))
+            shown.append(filtered.entity)
+        if personal:
+            record_accesses(self.platform.audit, self.platform.database, self.token.client_id, self.purpose, personal)
+        if len(hidden) == 1:
+            self.platform.events.emit(self._denied(what, hidden[0][0], hidden[0][1].explain()))
+        elif hidden:
+            rules = ", ".join(sorted({decision.rule for _, decision in hidden}))
+            self.platform.events.emit(self._denied(what, f"{len(hidden)} entities", f"hidden ({rules})"))
+        return shown
 
     def _denied(self, what: str, entity_id: str, why: str) -> SecurityEvent:
         return SecurityEvent(

@@ -1,0 +1,209 @@
+"""Queries (ETSI GS CIM 009 §5.7.2): GET /entities, and POST /entityOperations/query with a Query document.
+
+Each candidate is filtered for the caller before the selection decides on it, so hidden entities are left
+out and hidden attributes neither show nor match; the count (`NGSILD-Results-Count`) counts what the
+caller may see.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from machimori.hub.caller import Caller, CallerOf
+from machimori.hub.entities import Entity, is_uri, render_entity
+from machimori.hub.errors import bad_request
+from machimori.hub.geo import parse_geo_query
+from machimori.hub.jsonld import ActiveContext
+from machimori.hub.q import parse_q
+from machimori.hub.requests import JSON, body_context, json_body, link_context
+from machimori.hub.search import EntitySelector, Selection, candidates, compile_id_pattern
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 1000
+MAX_LIST = 100
+Text = Annotated[str | None, Query(max_length=4096)]
+
+
+def parse_types(text: str, context: ActiveContext) -> tuple[frozenset[str], ...]:
+    """A type selection (`A,B` or `A|B`: either; `A;B`: both) as alternatives of expanded type sets."""
+    alternatives = [part for chunk in text.strip("()").split("|") for part in chunk.split(",")]
+    if not all(alternatives) or len(alternatives) > MAX_LIST:
+        raise bad_request(f"type {text[:80]!r} is not a type selection / type の指定が不正です")
+    return tuple(frozenset(context.expand(name.strip("()")) for name in part.split(";")) for part in alternatives)
+
+
+def _names(text: str, context: ActiveContext) -> frozenset[str]:
+    names = [name for name in text.split(",") if name]
+    if not names or len(names) > MAX_LIST:
+        raise bad_request("attrs: a comma-separated list of attribute names / attrs は属性名の並びです")
+    return frozenset(context.expand(name) for name in names)
+
+
+def _ids(text: str) -> frozenset[str]:
+    ids = text.split(",")
+    if len(ids) > MAX_LIST or not all(is_uri(i) for i in ids):
+        raise bad_request("id: a comma-separated list of URIs / id は URI の並びです")
+    return frozenset(ids)
+
+
+def _page(limit: int | None, offset: int | None, count: bool) -> tuple[int, int]:
+    limit = DEFAULT_LIMIT if limit is None else limit
+    offset = 0 if offset is None else offset
+    if not 0 <= limit <= MAX_LIMIT or (limit == 0 and not count):
+        raise bad_request(f"limit must be 1 to {MAX_LIMIT} (0 only with count=true) / limit が範囲外です")
+    if offset < 0:
+        raise bad_request("offset must not be negative / offset が負です")
+    return limit, offset
+
+
+def run_query(caller: Caller, selection: Selection, limit: int, offset: int, count: bool) -> tuple[list[Entity], int]:
+    """One page of the entities the caller may see that the selection matches, and how many match in all
+    (counted to the end only if asked)."""
+    page: list[Entity] = []
+    matched = 0
+    batch: list[Entity] = []
+    for entity in candidates(caller.platform.database, caller.tenant, selection):
+        batch.append(entity)
+        if len(batch) < 100:
+            continue
+        matched = _take(caller, selection, batch, page, matched, limit, offset)
+        batch = []
+        if not count and len(page) >= limit:
+            return page, matched
+    matched = _take(caller, selection, batch, page, matched, limit, offset)
+    return page, matched
+
+
+def _take(
+    caller: Caller, selection: Selection, batch: list[Entity], page: list[Entity], matched: int, limit: int, offset: int
+) -> int:
+    for seen in caller.visible(batch):
+        if seen is not None and selection.matches(seen):
+            if offset <= matched < offset + limit:
+                page.append(seen)
+            matched += 1
+    return matched
+
+
+def _answer(
+    entities: list[Entity], total: int, count: bool, context: ActiveContext, options: str | None, attrs: Any
+) -> Response:
+    flags = set((options or "").split(","))
+    body = [
+        render_entity(e, context, key_values="keyValues" in flags, sys_attrs="sysAttrs" in flags, attributes=attrs)
+        for e in entities
+    ]
+    headers = {"NGSILD-Results-Count": str(total)} if count else {}
+    return JSONResponse(body, media_type=JSON, headers=headers)
+
+
+@router.get("/entities", response_model=None)
+def query_entities(
+    request: Request,
+    caller: CallerOf,
+    type: Text = None,
+    id: Text = None,
+    idPattern: Text = None,
+    attrs: Text = None,
+    q: Text = None,
+    georel: Text = None,
+    geometry: Text = None,
+    coordinates: Text = None,
+    geoproperty: Text = None,
+    options: Annotated[str | None, Query(max_length=256)] = None,
+    limit: int | None = None,
+    offset: int | None = None,
+    count: bool = False,
+) -> Response:
+    """Query entities (§5.7.2): at least a type, attributes, q or a geo-query."""
+    context = caller.hub.contexts.active(link_context(request.headers.get("link")))
+    if not (type or attrs or q or georel):
+        raise bad_request(
+            "a query needs type, attrs, q or a geo-query / type・attrs・q・ジオクエリのいずれかが必要です"
+        )
+    selector = EntitySelector(
+        parse_types(type, context) if type else None,
+        _ids(id) if id else None,
+        compile_id_pattern(idPattern) if idPattern else None,
+    )
+    attributes = _names(attrs, context) if attrs else None
+    selection = Selection(
+        (selector,),
+        attributes,
+        parse_q(q, context) if q else None,
+        parse_geo_query(georel, geometry, coordinates, geoproperty, context),
+    )
+    limit, offset = _page(limit, offset, count)
+    page, total = run_query(caller, selection, limit, offset, count)
+    return _answer(page, total, count, context, options, attributes)
+
+
+@router.post("/entityOperations/query", response_model=None)
+async def query_by_post(
+    request: Request,
+    caller: CallerOf,
+    options: Annotated[str | None, Query(max_length=256)] = None,
+    limit: int | None = None,
+    offset: int | None = None,
+    count: bool = False,
+) -> Response:
+    """Query entities with a Query document in the body (the POST form of the same query)."""
+    body = await json_body(request)
+    context = caller.hub.contexts.active(
+        body_context(request.headers.get("content-type"), request.headers.get("link"), body)
+    )
+    if not isinstance(body, dict) or body.get("type") != "Query":
+        raise bad_request('the body must be a Query: {"type": "Query", …} / 本文は Query です')
+    selectors = tuple(_selector(item, context) for item in _list(body.get("entities"), "entities"))
+    names = _list(body.get("attrs"), "attrs")
+    attributes = frozenset(context.expand(_text(n, "attrs")) for n in names) if names else None
+    geo = body.get("geoQ")
+    if geo is not None and not isinstance(geo, dict):
+        raise bad_request("geoQ must be an object / geoQ はオブジェクトです")
+    if not (selectors or attributes or body.get("q") or geo):
+        raise bad_request("a query needs entities, attrs, q or geoQ / entities・attrs・q・geoQ のいずれかが必要です")
+    selection = Selection(
+        selectors,
+        attributes,
+        parse_q(_text(body["q"], "q"), context) if body.get("q") else None,
+        parse_geo_query(geo.get("georel"), geo.get("geometry"), geo.get("coordinates"), geo.get("geoproperty"), context)
+        if geo
+        else None,
+    )
+    limit, offset = _page(limit, offset, count)
+    page, total = run_query(caller, selection, limit, offset, count)
+    return _answer(page, total, count, context, options, attributes)
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_LIST:
+        raise bad_request(f"{name} must be a list of at most {MAX_LIST} / {name} はリストです")
+    return value
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 4096:
+        raise bad_request(f"{name} must be a non-empty string / {name} は文字列です")
+    return value
+
+
+def _selector(item: Any, context: ActiveContext) -> EntitySelector:
+    if not isinstance(item, dict):
+        raise bad_request("each of entities is an object with type, id or idPattern")
+    types = item.get("type")
+    entity_id = item.get("id")
+    if entity_id is not None and not is_uri(entity_id):
+        raise bad_request(f"entities: id {entity_id!r} is not a URI")
+    pattern = item.get("idPattern")
+    return EntitySelector(
+        parse_types(_text(types, "type"), context) if types is not None else None,
+        frozenset([entity_id]) if entity_id is not None else None,
+        compile_id_pattern(_text(pattern, "idPattern")) if pattern is not None else None,
+    )
