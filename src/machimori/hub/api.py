@@ -9,7 +9,7 @@ from machimori.hub.broker import open_hub
 from machimori.hub.conformance import announce, refuse_public
 from machimori.hub.errors import ErrorType, NgsiLdError
 from machimori.hub.requests import UnsupportedMediaType
-from machimori.hub.routes import attributes, batch, entities, query
+from machimori.hub.routes import attributes, batch, discovery, entities, open_data, query
 from machimori.platform import Platform
 
 
@@ -22,6 +22,8 @@ def install(app: FastAPI, platform: Platform) -> None:
     app.include_router(attributes.router)  # before entities, whose /entities/{id:path} would take /attrs
     app.include_router(batch.router)
     app.include_router(entities.router)
+    app.include_router(discovery.router)
+    app.include_router(open_data.router)
 
     @app.exception_handler(NgsiLdError)
     async def ngsi_ld_error(request: Request, error: NgsiLdError) -> JSONResponse:

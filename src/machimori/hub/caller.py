@@ -23,7 +23,7 @@ from machimori.hub.entities import Entity
 from machimori.hub.requests import tenant_of
 from machimori.identity.oauth.provider import AccessToken
 from machimori.platform import Platform
-from machimori.policy import Action, Context, DataType, Decision, Subject
+from machimori.policy import Action, Context, DataType, Decision, Subject, Target
 from machimori.web.security import platform_of, service_subject, token_context
 
 
@@ -67,6 +67,14 @@ class Caller:
                     "resident": resident_of(entity, classification),
                 }
             )
+
+    def may_discover(self, type_name: str) -> bool:
+        """Whether discovery may show the caller this entity type: its dataset is readable as a whole."""
+        classification = self.hub.catalogue.classify([type_name])
+        if classification.data_type is DataType.personal:
+            return False
+        target = Target(f"ngsi-ld:{self.tenant}:type:{type_name}", classification.data_type, classification.owner)
+        return self.platform.decisions.decide(self.subject, Action.read, target, self.context).permit
 
     def sees(self, entity: Entity, what: str = "retrieve") -> Entity | None:
         """The entity as far as the caller may read it now (None: not at all)."""

@@ -71,6 +71,11 @@ class Catalogue:
                 by_type[expanded] = classification
         return cls(by_type)
 
+    @property
+    def resident_attributes(self) -> frozenset[str]:
+        """The attributes by which any dataset names the resident its data is about."""
+        return frozenset(c.resident_attribute for c in self._by_type.values() if c.resident_attribute is not None)
+
     def classify(self, types: Iterable[str]) -> Classification:
         """The classification of an entity with these expanded types (the strictest if several apply)."""
         found = [self._by_type[t] for t in types if t in self._by_type]

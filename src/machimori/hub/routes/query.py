@@ -7,12 +7,14 @@ caller may see.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from machimori.hub.caller import Caller, CallerOf
+from machimori.hub.caller import CallerOf
 from machimori.hub.entities import Entity, is_uri, render_entity
 from machimori.hub.errors import bad_request
 from machimori.hub.geo import parse_geo_query
@@ -20,6 +22,7 @@ from machimori.hub.jsonld import ActiveContext
 from machimori.hub.q import parse_q
 from machimori.hub.requests import JSON, body_context, json_body, link_context
 from machimori.hub.search import EntitySelector, Selection, candidates, compile_id_pattern
+from machimori.storage import Database
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 
@@ -61,28 +64,33 @@ def _page(limit: int | None, offset: int | None, count: bool) -> tuple[int, int]
     return limit, offset
 
 
-def run_query(caller: Caller, selection: Selection, limit: int, offset: int, count: bool) -> tuple[list[Entity], int]:
-    """One page of the entities the caller may see that the selection matches, and how many match in all
-    (counted to the end only if asked)."""
+Visible = Callable[[list[Entity]], list[Entity | None]]
+
+
+def run_query(
+    database: Database, tenant: str, selection: Selection, visible: Visible, limit: int, offset: int, count: bool
+) -> tuple[list[Entity], int]:
+    """One page of the entities the selection matches as `visible` shows them (hidden ones left out), and how
+    many match in all (counted to the end only if asked)."""
     page: list[Entity] = []
     matched = 0
     batch: list[Entity] = []
-    for entity in candidates(caller.platform.database, caller.tenant, selection):
+    for entity in candidates(database, tenant, selection):
         batch.append(entity)
         if len(batch) < 100:
             continue
-        matched = _take(caller, selection, batch, page, matched, limit, offset)
+        matched = _take(visible(batch), selection, page, matched, limit, offset)
         batch = []
         if not count and len(page) >= limit:
             return page, matched
-    matched = _take(caller, selection, batch, page, matched, limit, offset)
+    matched = _take(visible(batch), selection, page, matched, limit, offset)
     return page, matched
 
 
 def _take(
-    caller: Caller, selection: Selection, batch: list[Entity], page: list[Entity], matched: int, limit: int, offset: int
+    shown: list[Entity | None], selection: Selection, page: list[Entity], matched: int, limit: int, offset: int
 ) -> int:
-    for seen in caller.visible(batch):
+    for seen in shown:
         if seen is not None and selection.matches(seen):
             if offset <= matched < offset + limit:
                 page.append(seen)
@@ -90,7 +98,7 @@ def _take(
     return matched
 
 
-def _answer(
+def answer(
     entities: list[Entity], total: int, count: bool, context: ActiveContext, options: str | None, attrs: Any
 ) -> Response:
     flags = set((options or "").split(","))
@@ -102,10 +110,44 @@ def _answer(
     return JSONResponse(body, media_type=JSON, headers=headers)
 
 
-@router.get("/entities", response_model=None)
-def query_entities(
-    request: Request,
-    caller: CallerOf,
+@dataclass(frozen=True)
+class QueryParameters:
+    """The query parameters of GET /entities (§6.4.3.2), as given."""
+
+    type: str | None
+    id: str | None
+    idPattern: str | None
+    attrs: str | None
+    q: str | None
+    georel: str | None
+    geometry: str | None
+    coordinates: str | None
+    geoproperty: str | None
+    options: str | None
+    limit: int
+    offset: int
+    count: bool
+
+    def selection(self, context: ActiveContext) -> Selection:
+        """What the parameters select, names expanded with the context; BadRequestData if they select nothing."""
+        if not (self.type or self.attrs or self.q or self.georel):
+            raise bad_request(
+                "a query needs type, attrs, q or a geo-query / type・attrs・q・ジオクエリのいずれかが必要です"
+            )
+        selector = EntitySelector(
+            parse_types(self.type, context) if self.type else None,
+            _ids(self.id) if self.id else None,
+            compile_id_pattern(self.idPattern) if self.idPattern else None,
+        )
+        return Selection(
+            (selector,),
+            _names(self.attrs, context) if self.attrs else None,
+            parse_q(self.q, context) if self.q else None,
+            parse_geo_query(self.georel, self.geometry, self.coordinates, self.geoproperty, context),
+        )
+
+
+def query_parameters(
     type: Text = None,
     id: Text = None,
     idPattern: Text = None,
@@ -119,28 +161,44 @@ def query_entities(
     limit: int | None = None,
     offset: int | None = None,
     count: bool = False,
-) -> Response:
+) -> QueryParameters:
+    """A dependency: the query parameters, the page checked."""
+    checked_limit, checked_offset = _page(limit, offset, count)
+    return QueryParameters(
+        type,
+        id,
+        idPattern,
+        attrs,
+        q,
+        georel,
+        geometry,
+        coordinates,
+        geoproperty,
+        options,
+        checked_limit,
+        checked_offset,
+        count,
+    )
+
+
+Parameters = Annotated[QueryParameters, Depends(query_parameters)]
+
+
+@router.get("/entities", response_model=None)
+def query_entities(request: Request, caller: CallerOf, parameters: Parameters) -> Response:
     """Query entities (§5.7.2): at least a type, attributes, q or a geo-query."""
     context = caller.hub.contexts.active(link_context(request.headers.get("link")))
-    if not (type or attrs or q or georel):
-        raise bad_request(
-            "a query needs type, attrs, q or a geo-query / type・attrs・q・ジオクエリのいずれかが必要です"
-        )
-    selector = EntitySelector(
-        parse_types(type, context) if type else None,
-        _ids(id) if id else None,
-        compile_id_pattern(idPattern) if idPattern else None,
+    selection = parameters.selection(context)
+    page, total = run_query(
+        caller.platform.database,
+        caller.tenant,
+        selection,
+        caller.visible,
+        parameters.limit,
+        parameters.offset,
+        parameters.count,
     )
-    attributes = _names(attrs, context) if attrs else None
-    selection = Selection(
-        (selector,),
-        attributes,
-        parse_q(q, context) if q else None,
-        parse_geo_query(georel, geometry, coordinates, geoproperty, context),
-    )
-    limit, offset = _page(limit, offset, count)
-    page, total = run_query(caller, selection, limit, offset, count)
-    return _answer(page, total, count, context, options, attributes)
+    return answer(page, total, parameters.count, context, parameters.options, selection.attributes)
 
 
 @router.post("/entityOperations/query", response_model=None)
@@ -176,8 +234,8 @@ async def query_by_post(
         else None,
     )
     limit, offset = _page(limit, offset, count)
-    page, total = run_query(caller, selection, limit, offset, count)
-    return _answer(page, total, count, context, options, attributes)
+    page, total = run_query(caller.platform.database, caller.tenant, selection, caller.visible, limit, offset, count)
+    return answer(page, total, count, context, options, attributes)
 
 
 def _list(value: Any, name: str) -> list[Any]:
