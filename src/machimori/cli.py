@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from machimori import __version__
+from machimori.cli_guard import guard
 from machimori.cli_identity import account_app, client_app
 from machimori.cli_platform import audit_app, db_app, serve, token_app
 from machimori.diagnostics import InputError, write_user_file
@@ -40,6 +41,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(account_app, name="account")
 app.add_typer(client_app, name="client")
 app.command()(serve)
+app.command()(guard)
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -34,8 +34,15 @@ from machimori.web.problems import problem
 access = logging.getLogger("machimori.access")
 
 
-def create_app(platform: Platform, *, city: LoadedCity | None = None, close_platform: bool = True) -> FastAPI:
-    """The API over an opened platform; shutting the app down commits what is queued and closes it."""
+def create_app(
+    platform: Platform,
+    *,
+    city: LoadedCity | None = None,
+    close_platform: bool = True,
+    ngsi_ld: Callable[[FastAPI, Platform], None] = hub_api.install,
+) -> FastAPI:
+    """The API over an opened platform (NGSI-LD served by the hub, or as `ngsi_ld` installs it, e.g. the
+    guard); shutting the app down commits what is queued and closes it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,7 +78,7 @@ def create_app(platform: Platform, *, city: LoadedCity | None = None, close_plat
     ):
         app.include_router(module.router)
 
-    hub_api.install(app, platform)
+    ngsi_ld(app, platform)
     app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
 
