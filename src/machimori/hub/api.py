@@ -10,6 +10,7 @@ from machimori.hub.conformance import announce, refuse_public
 from machimori.hub.errors import ErrorType, NgsiLdError
 from machimori.hub.requests import UnsupportedMediaType
 from machimori.hub.routes import attributes, batch, discovery, entities, open_data, query
+from machimori.hub.routes import subscriptions as subscription_routes
 from machimori.platform import Platform
 
 
@@ -24,6 +25,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     app.include_router(entities.router)
     app.include_router(discovery.router)
     app.include_router(open_data.router)
+    app.include_router(subscription_routes.router)
 
     @app.exception_handler(NgsiLdError)
     async def ngsi_ld_error(request: Request, error: NgsiLdError) -> JSONResponse:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from machimori.governance.catalog import load_catalog
 from machimori.governance.model.loader import load_model
 from machimori.hub.catalogue import Catalogue
+from machimori.hub.entities import Entity
 from machimori.hub.jsonld import Contexts, DocumentLoader
+from machimori.hub.notifications import Notifications
 from machimori.hub.store import EntityStore
+from machimori.hub.subscription_store import SubscriptionStore
 from machimori.platform import Platform
 
 
@@ -19,6 +22,15 @@ class Hub:
     contexts: Contexts
     catalogue: Catalogue
     store: EntityStore
+    subscriptions: SubscriptionStore
+    notifications: Notifications = field(repr=False)
+
+    def changed(self, tenant: str, before: Entity | None, after: Entity | None) -> None:
+        """An entity was written (no before: created; no after: deleted): queue its notifications.
+
+        Call it after every successful write and before answering, so an acknowledged write is never
+        without its notifications."""
+        self.notifications.changed(tenant, before, after)
 
 
 def open_hub(platform: Platform) -> Hub:
@@ -27,4 +39,11 @@ def open_hub(platform: Platform) -> Hub:
     datasets = (
         load_model(platform.settings.city_model, load_catalog(())).datasets if platform.settings.city_model else []
     )
-    return Hub(contexts, Catalogue.from_datasets(datasets, contexts), EntityStore(platform.database))
+    catalogue = Catalogue.from_datasets(datasets, contexts)
+    return Hub(
+        contexts,
+        catalogue,
+        EntityStore(platform.database),
+        SubscriptionStore(platform.database),
+        Notifications(platform, contexts, catalogue),
+    )

@@ -304,3 +304,43 @@ hub_attribute_values = Table(
     Index("ix_hub_values_text", "tenant", "attribute", "text"),
     Index("ix_hub_values_entity", "tenant", "id"),
 )
+
+hub_subscriptions = Table(
+    "hub_subscriptions",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("owner", String(64), primary_key=True, doc="client id of the service it belongs to"),
+    Column("id", String(1024), primary_key=True),
+    Column("org", String(255), doc="the owner's organisation when it subscribed (must still match)"),
+    Column("purpose", Text, doc="the purpose declared when it subscribed"),
+    Column("scopes", Text, nullable=False, doc="space-separated scopes of the token it subscribed with"),
+    Column("resident", String(64), doc="the resident whose token it subscribed with, if any"),
+    Column("grant_id", String(36), doc="that token's grant: revoking it ends the notifications"),
+    Column("body", JSON, nullable=False, doc="the definition with expanded names (hub.subscriptions)"),
+    Column("active", Boolean, nullable=False, doc="isActive"),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("times_sent", Integer, nullable=False),
+    Column("times_failed", Integer, nullable=False),
+    Column("last_notification", DateTime(timezone=True)),
+    Column("last_success", DateTime(timezone=True)),
+    Column("last_failure", DateTime(timezone=True)),
+    Column("busy_until", DateTime(timezone=True), doc="lease of the process delivering its notifications"),
+)
+
+hub_notifications = Table(
+    "hub_notifications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("subscription", String(1024), nullable=False),
+    Column("entity_id", String(1024), nullable=False),
+    Column("before", JSON, doc="the entity before the change (expanded), none if created"),
+    Column("after", JSON, doc="the entity after the change (expanded), none if deleted"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Index("ix_hub_notifications_subscription", "tenant", "owner", "subscription"),
+)

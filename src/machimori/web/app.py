@@ -47,7 +47,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform.consent_notifications.start()
+        app.state.hub.notifications.start()
         yield
+        app.state.hub.notifications.close()
         platform.consent_notifications.close()
         if close_platform:
             platform.close()

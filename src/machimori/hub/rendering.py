@@ -1,0 +1,66 @@
+"""An entity as a notification carries it: normalized, keyValues or concise, compacted with the subscription's
+@context; a deleted entity as its id, type and deletedAt."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from machimori.hub.entities import Entity, render_entity
+from machimori.hub.jsonld import ActiveContext
+from machimori.hub.subscriptions import Subscription
+
+if TYPE_CHECKING:
+    from machimori.hub.outbox import Pending
+
+# The attribute type each main member implies in the concise form (ETSI GS CIM 009 §4.5.2).
+_IMPLIED = {
+    "value": "Property",
+    "object": "Relationship",
+    "languageMap": "LanguageProperty",
+    "vocab": "VocabProperty",
+    "json": "JsonProperty",
+    "valueList": "ListProperty",
+    "objectList": "ListRelationship",
+}
+
+
+def render_notified(
+    entity: Entity, subscription: Subscription, context: ActiveContext, change: Pending
+) -> dict[str, Any]:
+    """The entity (already filtered and cut to the attributes asked for) in the subscription's format."""
+    if change.after is None:
+        types = [context.compact(name) for name in entity.types]
+        deleted = change.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        return {"id": entity.id, "type": types[0] if len(types) == 1 else types, "deletedAt": deleted}
+    key_values = subscription.format == "keyValues"
+    body = render_entity(entity, context, key_values=key_values, sys_attrs=subscription.sys_attrs)
+    if subscription.format != "concise":
+        return body
+    return {
+        name: value if name in ("id", "type", "scope", "createdAt", "modifiedAt") else concise(value)
+        for name, value in body.items()
+    }
+
+
+def concise(value: Any) -> Any:
+    """A normalized attribute (or list of instances) in the concise form: implied types dropped, a bare value
+    where nothing else is said."""
+    if isinstance(value, list):
+        return [concise(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("type")
+    shown = {k: v for k, v in value.items() if k != "type"}
+    main = next((member for member in _IMPLIED if member in shown), None)
+    geo = kind == "GeoProperty"
+    if main is None or (_IMPLIED[main] != kind and not geo):
+        return value  # not an attribute instance this form can shorten
+    shown = {
+        k: concise(v) if isinstance(v, dict) and "type" in v and k not in _IMPLIED else v for k, v in shown.items()
+    }
+    if geo:
+        return shown["value"] if len(shown) == 1 else shown
+    if main == "value" and len(shown) == 1 and not isinstance(shown["value"], dict):
+        return shown["value"]
+    return shown
