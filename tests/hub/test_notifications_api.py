@@ -460,8 +460,23 @@ def test_an_expired_or_paused_subscription_sends_nothing(quiet: Quiet, receiver:
     quiet.hub.changed("", None, stored_watch())
     quiet.now[0] += dt.timedelta(minutes=10)
     assert quiet.hub.notifications.deliver_due() == 0
-    assert quiet.hub.notifications.changed("", None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:2")) == 0
+    assert quiet.hub.notifications.changed("", [(None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:2"))]) == 0
     assert receiver.received == [] and quiet.hub.notifications.outbox.pending_count() == 0
     paused = watch_subscription(receiver, isActive=False)
     quiet.hub.subscriptions.create("", quiet.owner("aoba-care"), paused, quiet.now[0])
-    assert quiet.hub.notifications.changed("", None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:3")) == 0
+    assert quiet.hub.notifications.changed("", [(None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:3"))]) == 0
+
+
+def test_a_batch_of_changes_is_queued_at_once_and_sent_as_one_notification(quiet: Quiet, receiver: Receiver) -> None:
+    care = quiet.owner("aoba-care")
+    asked = watch_subscription(receiver, notificationTrigger=["entityCreated", "entityDeleted"])
+    quiet.hub.subscriptions.create("", care, asked, quiet.now[0])
+    one, two = stored_watch(), stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:2")
+    quiet.hub.changed_many("", [(None, one), (None, two), (one, None)])
+    assert quiet.hub.notifications.outbox.pending_count() == 3
+    assert quiet.hub.notifications.deliver_due() == 1
+    data = receiver.bodies()[0]["data"]
+    assert [(e["id"], "deletedAt" in e) for e in data] == [
+        ("urn:ngsi-ld:WatchedPosition:2", False),
+        ("urn:ngsi-ld:WatchedPosition:1", True),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from machimori.governance.catalog import load_catalog
@@ -30,7 +31,11 @@ class Hub:
 
         Call it after every successful write and before answering, so an acknowledged write is never
         without its notifications."""
-        self.notifications.changed(tenant, before, after)
+        self.notifications.changed(tenant, [(before, after)])
+
+    def changed_many(self, tenant: str, changes: Sequence[tuple[Entity | None, Entity | None]]) -> None:
+        """Many entities were written (a batch): queue their notifications in one transaction."""
+        self.notifications.changed(tenant, changes)
 
 
 def open_hub(platform: Platform) -> Hub:

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,7 +28,7 @@ from machimori.hub.catalogue import Catalogue
 from machimori.hub.enforce import Filtered, filter_entity, resident_of
 from machimori.hub.entities import Entity
 from machimori.hub.jsonld import CORE_CONTEXT, Contexts
-from machimori.hub.outbox import CHANNEL, Batch, Outbox, Pending
+from machimori.hub.outbox import CHANNEL, Batch, Change, Outbox, Pending
 from machimori.hub.rendering import render_notified
 from machimori.hub.subscription_store import Owner, Stored
 from machimori.hub.triggers import fired, matches, selected
@@ -75,10 +75,10 @@ class Notifications:
         self._thread: threading.Thread | None = None
         self._listening = False
 
-    def changed(self, tenant: str, before: Entity | None, after: Entity | None) -> int:
-        """Queue an entity's change (no before: created, no after: deleted); how many subscriptions it may concern."""
+    def changed(self, tenant: str, changes: Sequence[Change]) -> int:
+        """Queue entities' changes (before, after) in one transaction; how many notifications may follow."""
         return self.outbox.queue(
-            tenant, before, after, lambda subscription: fired(subscription, before, after) is not None, self.clock()
+            tenant, changes, lambda subscription, change: fired(subscription, *change) is not None, self.clock()
         )
 
     # -- delivery ------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ process died mid-send) lets another take over, so a notification is delivered at
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,8 @@ LEASE = dt.timedelta(seconds=60)
 FIRST_RETRY = dt.timedelta(seconds=5)
 LONGEST_RETRY = dt.timedelta(hours=1)
 MAX_ATTEMPTS = 12
+Change = tuple[Entity | None, Entity | None]
+"""An entity before and after a write (no before: created; no after: deleted)."""
 
 
 @dataclass(frozen=True)
@@ -65,31 +67,19 @@ class Outbox:
     def queue(
         self,
         tenant: str,
-        before: Entity | None,
-        after: Entity | None,
-        concerns: Callable[[Subscription], bool],
+        changes: Sequence[Change],
+        concerns: Callable[[Subscription, Change], bool],
         now: dt.datetime,
     ) -> int:
-        """Queue the change for every live subscription of the tenant it concerns; how many were queued."""
-        entity = after or before
-        if entity is None:
-            return 0
+        """Queue each change for every live subscription of the tenant it concerns, in one transaction;
+        how many notifications were queued."""
         with self.database.begin() as connection:
+            subscriptions = live(connection, tenant, now) if changes else []
             rows = [
-                {
-                    "id": uuid7(),
-                    "tenant": tenant,
-                    "owner": found.owner.client_id,
-                    "subscription": found.subscription.id,
-                    "entity_id": entity.id,
-                    "before": None if before is None else before.to_json(),
-                    "after": None if after is None else after.to_json(),
-                    "created_at": now,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                }
-                for found in live(connection, tenant, now)
-                if concerns(found.subscription)
+                _row(tenant, found, change, now)
+                for change in changes
+                for found in subscriptions
+                if (change[1] or change[0]) is not None and concerns(found.subscription, change)
             ]
             if rows:
                 connection.execute(insert(hub_notifications), rows)
@@ -179,6 +169,24 @@ class Outbox:
     def _remove(connection: Any, ids: list[str]) -> None:
         if ids:
             connection.execute(delete(hub_notifications).where(hub_notifications.c.id.in_(ids)))
+
+
+def _row(tenant: str, found: Stored, change: Change, now: dt.datetime) -> dict[str, Any]:
+    before, after = change
+    entity = after or before
+    assert entity is not None
+    return {
+        "id": uuid7(),
+        "tenant": tenant,
+        "owner": found.owner.client_id,
+        "subscription": found.subscription.id,
+        "entity_id": entity.id,
+        "before": None if before is None else before.to_json(),
+        "after": None if after is None else after.to_json(),
+        "created_at": now,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
 
 
 def _key(batch: Batch) -> Any:
