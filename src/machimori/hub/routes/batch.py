@@ -95,6 +95,7 @@ async def _items(request: Request, caller: Caller, result: _Result) -> list[_Ite
     body = await _array(request)
     if not all(isinstance(entry, dict) for entry in body):
         raise bad_request("every entry must be an entity (a JSON object) / 各要素はエンティティです")
+    shared = caller.hub.contexts.active(linked) if kind != JSON_LD else None
     items = []
     for entry in body:
         entity_id = entry.get("id", entry.get("@id"))
@@ -104,10 +105,11 @@ async def _items(request: Request, caller: Caller, result: _Result) -> list[_Ite
                 raise bad_request("application/ld+json needs an @context in each entity / @context が必要です")
             if kind != JSON_LD and "@context" in entry:
                 raise bad_request(f"{kind} carries its @context in a Link header, not in the body (use {JSON_LD})")
-            context = entry.pop("@context") if kind == JSON_LD else linked
             if not is_uri(entity_id):
                 raise bad_request(f"id must be a URI, got {entity_id!r} / id は URI でなければなりません")
-            items.append(_Item(shown, entry, caller.hub.contexts.active(context)))
+            items.append(
+                _Item(shown, entry, shared if shared is not None else caller.hub.contexts.active(entry.pop("@context")))
+            )
         except NgsiLdError as error:
             result.fail(shown, error)
     return items
