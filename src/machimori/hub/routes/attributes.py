@@ -53,13 +53,14 @@ def _attribute(name: str, context: ActiveContext) -> str:
     return name if name == mutations.SCOPE else context.expand(_checked_name(name))
 
 
-def _save(caller: CallerOf, entity: Entity, what: str) -> None:
-    """Store the changed entity if the caller may write it as it now is."""
+def _save(caller: CallerOf, stored: Entity, entity: Entity, what: str) -> None:
+    """Store the changed entity if the caller may write it as it now is (and queue its notifications)."""
     decision = may_become(caller, entity, what)
     if not decision.permit:
         raise refusal(decision)
     if not caller.hub.store.replace(caller.tenant, entity):
         raise not_found(f"no entity {entity.id} / エンティティがありません")
+    caller.hub.changed(caller.tenant, stored, entity)
     caller.written(entity, what)
 
 
@@ -84,7 +85,7 @@ async def append_attributes(request: Request, entity_id: str, caller: CallerOf, 
     overwrite = "noOverwrite" not in (options or "").split(",")
     outcome = mutations.append_attributes(stored, body, context, now=now(), overwrite=overwrite)
     if outcome.entity != stored:
-        _save(caller, outcome.entity, "append")
+        _save(caller, stored, outcome.entity, "append")
     return _answer(outcome, context)
 
 
@@ -95,7 +96,7 @@ async def update_attributes(request: Request, entity_id: str, caller: CallerOf) 
     stored = _writable(caller, entity_id, "update")
     outcome = mutations.update_attributes(stored, body, context, now=now())
     if outcome.entity != stored:
-        _save(caller, outcome.entity, "update")
+        _save(caller, stored, outcome.entity, "update")
     return _answer(outcome, context)
 
 
@@ -105,7 +106,12 @@ async def update_attribute(request: Request, entity_id: str, attr_id: str, calle
     body, context = await _fragment(request, caller)
     expanded = _attribute(attr_id, context)
     stored = _writable(caller, entity_id, "update-attribute")
-    _save(caller, mutations.update_attribute(stored, attr_id, expanded, body, context, now=now()), "update-attribute")
+    _save(
+        caller,
+        stored,
+        mutations.update_attribute(stored, attr_id, expanded, body, context, now=now()),
+        "update-attribute",
+    )
     return Response(status_code=204)
 
 
@@ -116,7 +122,7 @@ async def replace_attribute(request: Request, entity_id: str, attr_id: str, call
     expanded = _attribute(attr_id, context)
     stored = _writable(caller, entity_id, "replace-attribute")
     changed = mutations.replace_attribute(stored, attr_id, expanded, body, context, now=now())
-    _save(caller, changed, "replace-attribute")
+    _save(caller, stored, changed, "replace-attribute")
     return Response(status_code=204)
 
 
@@ -138,7 +144,7 @@ def delete_attribute(
     changed = mutations.delete_attribute(
         stored, attr_id, expanded, dataset=dataset_id, every=delete_all == "true", now=now()
     )
-    _save(caller, changed, "delete-attribute")
+    _save(caller, stored, changed, "delete-attribute")
     return Response(status_code=204)
 
 
@@ -147,7 +153,7 @@ async def replace_entity(request: Request, entity_id: str, caller: CallerOf) -> 
     """Replace an entity (§5.6.18): everything but its id and createdAt."""
     body, context = await _fragment(request, caller)
     stored = _writable(caller, entity_id, "replace")
-    _save(caller, mutations.replace_entity(stored, body, context, now=now()), "replace")
+    _save(caller, stored, mutations.replace_entity(stored, body, context, now=now()), "replace")
     return Response(status_code=204)
 
 
@@ -156,5 +162,5 @@ async def merge_entity(request: Request, entity_id: str, caller: CallerOf) -> Re
     """Merge an entity (§5.6.17): attributes merged, urn:ngsi-ld:null deletes."""
     body, context = await _fragment(request, caller)
     stored = _writable(caller, entity_id, "merge")
-    _save(caller, mutations.merge_entity(stored, body, context, now=now()), "merge")
+    _save(caller, stored, mutations.merge_entity(stored, body, context, now=now()), "merge")
     return Response(status_code=204)

@@ -115,8 +115,11 @@ async def _items(request: Request, caller: Caller, result: _Result) -> list[_Ite
     return items
 
 
-def _write(caller: Caller, result: _Result, created: list[Entity], replaced: list[Entity], what: str) -> None:
-    """Store the entities in one transaction (one by one if a concurrent create got there first)."""
+def _write(
+    caller: Caller, result: _Result, created: list[Entity], replaced: list[Entity], what: str, before: dict[str, Entity]
+) -> None:
+    """Store the entities in one transaction (one by one if a concurrent create got there first) and queue
+    their notifications; `before` holds the replaced ones as they were."""
     if not created and not replaced:
         return
     try:
@@ -131,6 +134,7 @@ def _write(caller: Caller, result: _Result, created: list[Entity], replaced: lis
             except NgsiLdError as error:
                 result.fail(entity.id, error)
         written.extend(entity for entity in replaced if caller.hub.store.replace(caller.tenant, entity))
+    caller.hub.changed_many(caller.tenant, [(before.get(entity.id), entity) for entity in written])
     for entity in written:
         caller.written(entity, what)
     done = {entity.id for entity in written}
@@ -168,7 +172,7 @@ async def create(request: Request, caller: CallerOf) -> Response:
             result.fail(entity.id, refusal(decision))
             continue
         allowed.append(entity)
-    _write(caller, result, allowed, [], "create")
+    _write(caller, result, allowed, [], "create", {})
     return result.answer(created=result.success)
 
 
@@ -205,7 +209,7 @@ async def upsert(request: Request, caller: CallerOf, options: Options = None) ->
             result.fail(entity.id, refusal(decision))
         else:
             (replaced if entity.id in existing else created).append(entity)
-    _write(caller, result, created, replaced, "upsert")
+    _write(caller, result, created, replaced, "upsert", existing)
     done = set(result.success)
     return result.answer(created=[entity.id for entity in created if entity.id in done])
 
@@ -261,7 +265,7 @@ async def _change(request: Request, caller: Caller, what: str, change: Change) -
             replaced.append(entity)
         elif not left.get(entity.id):
             result.success.append(entity.id)
-    _write(caller, result, [], replaced, what)
+    _write(caller, result, [], replaced, what, existing)
     for entity_id, names in left.items():
         if names and not result.failed(entity_id):
             if entity_id in result.success:
@@ -294,7 +298,9 @@ async def delete(request: Request, caller: CallerOf) -> Response:
             result.fail(entity_id, not_found(f"no entity {entity_id} / エンティティがありません"))
         else:
             doomed.append(entity)
-    caller.hub.store.delete_many(caller.tenant, [entity.id for entity in doomed])
+    if doomed:
+        caller.hub.store.delete_many(caller.tenant, [entity.id for entity in doomed])
+        caller.hub.changed_many(caller.tenant, [(entity, None) for entity in doomed])
     for entity in doomed:
         caller.written(entity, "delete")
         result.success.append(entity.id)
