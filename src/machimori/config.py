@@ -46,6 +46,10 @@ class Settings(BaseModel):
         pattern=r"^[A-Za-z0-9_-]{1,16}$",
         description="TEST ONLY: serve NGSI-LD requests without a token in test tenants of this name (hub/conformance)",
     )
+    hub_contexts_dir: Path | None = Field(
+        None, description="@context documents the hub serves besides the ETSI core ones (a folder with urls.json)"
+    )
+    hub_fetch_contexts: bool = Field(False, description="let the hub fetch unknown @context URLs from the web")
     guard_upstream: str | None = Field(None, description="the NGSI-LD broker `machimori guard` stands in front of")
     guard_upstream_token: str | None = Field(None, description="bearer token the guard presents to the upstream")
 

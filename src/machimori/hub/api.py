@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from machimori.hub.broker import open_hub
 from machimori.hub.conformance import announce, refuse_public
@@ -14,18 +15,36 @@ from machimori.hub.routes import subscriptions as subscription_routes
 from machimori.platform import Platform
 
 
+class TrailingSlash:
+    """ASGI middleware: `/ngsi-ld/v1/entities/` is `/ngsi-ld/v1/entities` (clients, the ETSI suite among them,
+    send both)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(PREFIXES) and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/")}
+        await self.app(scope, receive, send)
+
+
+PREFIXES = ("/ngsi-ld/", "/open-data/")
+
+
 def install(app: FastAPI, platform: Platform) -> None:
     """Mount the NGSI-LD API on the app, with ETSI errors for what goes wrong."""
     refuse_public(platform.settings)
+    app.add_middleware(TrailingSlash)
     app.state.hub = open_hub(platform)
     announce(platform)
     app.include_router(query.router)
     app.include_router(attributes.router)  # before entities, whose /entities/{id:path} would take /attrs
     app.include_router(batch.router)
     app.include_router(entities.router)
+    app.include_router(subscription_routes.router)
     app.include_router(discovery.router)
     app.include_router(open_data.router)
-    app.include_router(subscription_routes.router)
 
     @app.exception_handler(NgsiLdError)
     async def ngsi_ld_error(request: Request, error: NgsiLdError) -> JSONResponse:

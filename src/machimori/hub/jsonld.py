@@ -22,6 +22,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pyld import jsonld
 
 from machimori.hub.errors import ErrorType, NgsiLdError
@@ -41,6 +42,22 @@ _SHIPPED = {
 
 Fetch = Callable[[str], bytes]
 ContextValue = str | dict[str, Any] | list[Any] | None
+
+
+def fetch_context(url: str) -> bytes:
+    """An @context document from the web (only when the operator allows it): https, a few seconds, bounded."""
+    if not url.startswith("https://"):
+        raise ValueError("only https @context URLs are fetched")
+    with httpx.stream(
+        "GET", url, timeout=5.0, follow_redirects=False, headers={"Accept": "application/ld+json"}
+    ) as answer:
+        answer.raise_for_status()
+        body = b""
+        for chunk in answer.iter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                break
+    return body
 
 
 class DocumentLoader:

@@ -6,21 +6,24 @@ see is answered as not found, so its existence does not leak.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from machimori.hub.caller import CallerOf
-from machimori.hub.entities import Entity, is_uri, parse_entity, render_entity
+from machimori.hub.entities import Entity, is_uri, parse_entity
 from machimori.hub.errors import ErrorType, NgsiLdError, bad_request, not_found
-from machimori.hub.requests import JSON, body_context, json_body, link_context, now
+from machimori.hub.representation import represent
+from machimori.hub.requests import body_context, json_body, link_context, now
+from machimori.hub.respond import entities_response
+from machimori.hub.routes.shape import Shape
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 
 
 def _stored(caller: CallerOf, entity_id: str) -> Entity:
-    entity = caller.hub.store.get(caller.tenant, entity_id) if is_uri(entity_id) else None
+    if not is_uri(entity_id):
+        raise bad_request(f"{entity_id[:200]!r} is not a URI / id は URI でなければなりません")
+    entity = caller.hub.store.get(caller.tenant, entity_id)
     if entity is None:
         raise not_found(f"no entity {entity_id} / エンティティがありません")
     return entity
@@ -46,22 +49,20 @@ def retrieve_entity(
     request: Request,
     entity_id: str,
     caller: CallerOf,
-    attrs: Annotated[str | None, Query(max_length=4096)] = None,
-    options: Annotated[str | None, Query(max_length=256)] = None,
+    shape: Shape,
 ) -> Response:
     """Retrieve an entity (§5.7.1), as far as the caller may see it."""
     if not is_uri(entity_id):
         raise bad_request(f"{entity_id!r} is not a URI")
     active = caller.hub.contexts.active(link_context(request.headers.get("link")))
+    representation = shape.parse(active)
     seen = caller.sees(_stored(caller, entity_id))
-    if seen is None:
+    wanted = representation.attributes
+    if seen is None or (wanted and not wanted & set(seen.attributes)):
         raise not_found(f"no entity {entity_id} / エンティティがありません")
-    chosen = frozenset(active.expand(a) for a in attrs.split(",")) if attrs else None
-    flags = set((options or "").split(","))
-    shown = render_entity(
-        seen, active, key_values="keyValues" in flags, sys_attrs="sysAttrs" in flags, attributes=chosen
+    return entities_response(
+        represent(seen, active, representation), active, request.headers.get("accept"), geometry_property=shape.geometry
     )
-    return JSONResponse(shown, media_type=JSON)
 
 
 @router.delete("/entities/{entity_id:path}", status_code=204, response_model=None)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
 
 from machimori.events import EventClass, Resource, SecurityEvent, Severity, Status
 from machimori.hub.broker import Hub
-from machimori.hub.entities import Entity, is_uri, render_entity
+from machimori.hub.entities import Entity, is_uri
 from machimori.hub.errors import not_found
 from machimori.hub.open_data import mislabelled, published
-from machimori.hub.requests import JSON, link_context, tenant_of
+from machimori.hub.representation import represent
+from machimori.hub.requests import link_context, tenant_of
+from machimori.hub.respond import entities_response
 from machimori.hub.routes.query import Parameters, Visible, answer, run_query
+from machimori.hub.routes.shape import Shape
 from machimori.platform import Platform
 from machimori.web.security import platform_of
 
@@ -38,7 +41,7 @@ def _publisher(platform: Platform, hub: Hub, tenant: str) -> Visible:
 
 
 @router.get("/entities", response_model=None)
-def open_entities(request: Request, parameters: Parameters, tenant: Tenant = None) -> Response:
+def open_entities(request: Request, parameters: Parameters, shape: Shape, tenant: Tenant = None) -> Response:
     """Query the open data (same parameters as the NGSI-LD query)."""
     hub: Hub = request.app.state.hub
     platform = platform_of(request)
@@ -54,15 +57,15 @@ def open_entities(request: Request, parameters: Parameters, tenant: Tenant = Non
         parameters.offset,
         parameters.count,
     )
-    return answer(page, total, parameters.count, context, parameters.options, selection.attributes)
+    return answer(request, page, total, parameters.count, context, shape.parse(context), shape.geometry)
 
 
 @router.get("/entities/{entity_id:path}", response_model=None)
 def open_entity(
     request: Request,
     entity_id: str,
+    shape: Shape,
     tenant: Tenant = None,
-    options: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
     """One open entity."""
     hub: Hub = request.app.state.hub
@@ -73,9 +76,8 @@ def open_entity(
     if shown is None:
         raise not_found(f"no open entity {entity_id} / 公開データにありません")
     context = hub.contexts.active(link_context(request.headers.get("link")))
-    flags = set((options or "").split(","))
-    body = render_entity(shown, context, key_values="keyValues" in flags, sys_attrs="sysAttrs" in flags)
-    return JSONResponse(body, media_type=JSON)
+    body = represent(shown, context, shape.parse(context))
+    return entities_response(body, context, request.headers.get("accept"))
 
 
 def _mislabelled(tenant: str, entity: Entity) -> SecurityEvent:

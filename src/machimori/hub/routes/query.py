@@ -8,19 +8,22 @@ caller may see.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from machimori.hub.caller import CallerOf
-from machimori.hub.entities import Entity, is_uri, render_entity
+from machimori.hub.entities import Entity, is_uri
 from machimori.hub.errors import bad_request
 from machimori.hub.geo import parse_geo_query
 from machimori.hub.jsonld import ActiveContext
 from machimori.hub.q import parse_q
-from machimori.hub.requests import JSON, body_context, json_body, link_context
+from machimori.hub.representation import ENTITY_MEMBERS, Representation, checked_names, parse_representation, represent
+from machimori.hub.requests import body_context, json_body, link_context
+from machimori.hub.respond import entities_response
+from machimori.hub.routes.shape import Shape
 from machimori.hub.search import EntitySelector, Selection, candidates, compile_id_pattern
 from machimori.storage import Database
 
@@ -38,13 +41,6 @@ def parse_types(text: str, context: ActiveContext) -> tuple[frozenset[str], ...]
     if not all(alternatives) or len(alternatives) > MAX_LIST:
         raise bad_request(f"type {text[:80]!r} is not a type selection / type の指定が不正です")
     return tuple(frozenset(context.expand(name.strip("()")) for name in part.split(";")) for part in alternatives)
-
-
-def _names(text: str, context: ActiveContext) -> frozenset[str]:
-    names = [name for name in text.split(",") if name]
-    if not names or len(names) > MAX_LIST:
-        raise bad_request("attrs: a comma-separated list of attribute names / attrs は属性名の並びです")
-    return frozenset(context.expand(name) for name in names)
 
 
 def _ids(text: str) -> frozenset[str]:
@@ -99,15 +95,18 @@ def _take(
 
 
 def answer(
-    entities: list[Entity], total: int, count: bool, context: ActiveContext, options: str | None, attrs: Any
+    request: Request,
+    entities: list[Entity],
+    total: int,
+    count: bool,
+    context: ActiveContext,
+    representation: Representation,
+    geometry_property: str = "location",
 ) -> Response:
-    flags = set((options or "").split(","))
-    body = [
-        render_entity(e, context, key_values="keyValues" in flags, sys_attrs="sysAttrs" in flags, attributes=attrs)
-        for e in entities
-    ]
+    """A page of entities as the client accepts them, with the count if asked."""
+    body = [represent(entity, context, representation) for entity in entities]
     headers = {"NGSILD-Results-Count": str(total)} if count else {}
-    return JSONResponse(body, media_type=JSON, headers=headers)
+    return entities_response(body, context, request.headers.get("accept"), headers, geometry_property=geometry_property)
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,6 @@ class QueryParameters:
     geometry: str | None
     coordinates: str | None
     geoproperty: str | None
-    options: str | None
     limit: int
     offset: int
     count: bool
@@ -141,7 +139,7 @@ class QueryParameters:
         )
         return Selection(
             (selector,),
-            _names(self.attrs, context) if self.attrs else None,
+            checked_names(self.attrs, "attrs", context) if self.attrs else None,
             parse_q(self.q, context) if self.q else None,
             parse_geo_query(self.georel, self.geometry, self.coordinates, self.geoproperty, context),
         )
@@ -157,7 +155,6 @@ def query_parameters(
     geometry: Text = None,
     coordinates: Text = None,
     geoproperty: Text = None,
-    options: Annotated[str | None, Query(max_length=256)] = None,
     limit: int | None = None,
     offset: int | None = None,
     count: bool = False,
@@ -174,7 +171,6 @@ def query_parameters(
         geometry,
         coordinates,
         geoproperty,
-        options,
         checked_limit,
         checked_offset,
         count,
@@ -185,7 +181,7 @@ Parameters = Annotated[QueryParameters, Depends(query_parameters)]
 
 
 @router.get("/entities", response_model=None)
-def query_entities(request: Request, caller: CallerOf, parameters: Parameters) -> Response:
+def query_entities(request: Request, caller: CallerOf, parameters: Parameters, shape: Shape) -> Response:
     """Query entities (§5.7.2): at least a type, attributes, q or a geo-query."""
     context = caller.hub.contexts.active(link_context(request.headers.get("link")))
     selection = parameters.selection(context)
@@ -198,7 +194,7 @@ def query_entities(request: Request, caller: CallerOf, parameters: Parameters) -
         parameters.offset,
         parameters.count,
     )
-    return answer(page, total, parameters.count, context, parameters.options, selection.attributes)
+    return answer(request, page, total, parameters.count, context, shape.parse(context), shape.geometry)
 
 
 @router.post("/entityOperations/query", response_model=None)
@@ -235,7 +231,9 @@ async def query_by_post(
     )
     limit, offset = _page(limit, offset, count)
     page, total = run_query(caller.platform.database, caller.tenant, selection, caller.visible, limit, offset, count)
-    return answer(page, total, count, context, options, attributes)
+    picked = attributes | ENTITY_MEMBERS if attributes is not None else None
+    representation = replace(parse_representation(context, options=options), pick=picked)
+    return answer(request, page, total, count, context, representation)
 
 
 def _list(value: Any, name: str) -> list[Any]:
