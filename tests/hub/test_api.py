@@ -159,3 +159,28 @@ def test_without_a_token_nothing_happens(town: tuple[Platform, TestClient]) -> N
     _, client = town
     assert client.post("/ngsi-ld/v1/entities", json=watched()).status_code == 401
     assert client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:WatchedPosition:1").status_code == 401
+
+
+def test_a_create_cannot_smuggle_in_another_organisations_type(town: tuple[Platform, TestClient]) -> None:
+    platform, client = town
+    _, care = bearer(platform, client, "aoba-care")
+    both = {**watched("urn:ngsi-ld:WatchedPosition:7"), "type": [WATCH, WATER]}
+    refused = client.post("/ngsi-ld/v1/entities", json=both, headers=care)
+    assert refused.status_code == 400 and refused.json()["rule"] == "owner-write"
+    _, bousai = bearer(platform, client, "minato-bousai")
+    assert client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:WatchedPosition:7", headers=bousai).status_code == 404
+    assert client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:WatchedPosition:7", headers=care).status_code == 404
+
+
+def test_ids_with_a_trailing_slash_and_batch_bodies_over_a_megabyte(town: tuple[Platform, TestClient]) -> None:
+    platform, client = town
+    _, bousai = bearer(platform, client, "minato-bousai")
+    water = {"id": "urn:ngsi-ld:WaterObserved:slash", "type": WATER, "waterLevel": 1.0}
+    assert client.post("/ngsi-ld/v1/entities/", json=water, headers=bousai).status_code == 201
+    many = [
+        {"id": f"urn:ngsi-ld:WaterObserved:{n}", "type": WATER, "note": "x" * 200, "waterLevel": n} for n in range(6000)
+    ]
+    assert client.post("/ngsi-ld/v1/entityOperations/upsert", json=many, headers=bousai).status_code in (201, 204)
+    assert (
+        client.post("/ngsi-ld/v1/entities", content=b"{" + b" " * 1_100_000 + b"}", headers=bousai).status_code == 413
+    )

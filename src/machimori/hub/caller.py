@@ -8,7 +8,7 @@ resident's access history) and every denial is an event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Annotated
 
@@ -46,13 +46,24 @@ class Caller:
         return token_context(self.token, self.purpose)
 
     def may_write(self, entity: Entity, what: str) -> Decision:
-        """The decision on writing the entity (as stored, or as it would be stored); a denial is an event."""
-        classification = self.hub.catalogue.classify(entity.types)
-        target = entity_target(self.tenant, entity, classification)
-        decision = self.platform.decisions.decide(self.subject, Action.write, target, self.context)
+        """The decision on writing the entity (as stored, or as it would be stored), as a whole and under each
+        of its types alone — no write gives an entity a type of a dataset the caller may not write; the first
+        denial is an event."""
+        whole = self._decide_write(entity)
+        decision = whole
+        if whole.permit and len(entity.types) > 1:
+            decision = next(
+                (d for d in (self._decide_write(replace(entity, types=[t])) for t in entity.types) if not d.permit),
+                whole,
+            )
         if not decision.permit:
             self.platform.events.emit(self._denied(what, entity.id, decision.explain()))
         return decision
+
+    def _decide_write(self, entity: Entity) -> Decision:
+        classification = self.hub.catalogue.classify(entity.types)
+        target = entity_target(self.tenant, entity, classification)
+        return self.platform.decisions.decide(self.subject, Action.write, target, self.context)
 
     def written(self, entity: Entity, what: str) -> None:
         """A write of personal data goes to the audit log."""

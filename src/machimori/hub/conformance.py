@@ -17,13 +17,13 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from machimori.config import Settings
 from machimori.diagnostics import InputError
 from machimori.events import EventClass, SecurityEvent, Severity, Status
-from machimori.hub.broker import Hub
 from machimori.hub.catalogue import Catalogue, Classification
 from machimori.identity.oauth.provider import AccessToken
 from machimori.platform import Platform
@@ -36,6 +36,9 @@ SCOPES = "city:read city:write"
 SEPARATOR = "~"  # never in a real tenant name (requests.tenant_of takes letters, digits, '_' and '-')
 TENANT_COLUMN = 64
 API_PREFIX = "/ngsi-ld/v1/"
+
+if TYPE_CHECKING:
+    from machimori.hub.broker import Hub
 
 log = logging.getLogger("machimori.hub.conformance")
 
@@ -64,6 +67,12 @@ class ConformanceCatalogue(Catalogue):
         if found.dataset is not None:
             return found
         return Classification(None, DataType.open, ORGANISATION)
+
+
+def is_test_tenant(settings: Settings, tenant: str) -> bool:
+    """Whether a tenant is one of the conformance test tenants (only ever with the setting on)."""
+    setting = settings.hub_conformance_tenant
+    return bool(setting) and tenant.startswith(f"{setting}{SEPARATOR}")
 
 
 def suite_token() -> AccessToken:

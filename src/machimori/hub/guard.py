@@ -29,7 +29,7 @@ from machimori.hub.errors import ErrorType, NgsiLdError, bad_request, not_found
 from machimori.hub.jsonld import ActiveContext, ContextValue
 from machimori.hub.q import Query, parse_q
 from machimori.hub.requests import JSON, UnsupportedMediaType, body_context, json_body, link_context, now
-from machimori.hub.routes.writes import may_become, refusal
+from machimori.hub.routes.writes import refusal
 from machimori.hub.upstream import Answer, Upstream, entity_path
 from machimori.hub.upstream_entities import answer_context, entity_from_answer
 from machimori.platform import Platform
@@ -186,7 +186,7 @@ class Guard:
     async def create(self) -> Response:
         raw = await self.request.body()
         entity = self.parsed(await json_body(self.request))
-        decision = may_become(self.caller, entity, "create")
+        decision = self.caller.may_write(entity, "create")
         if not decision.permit:
             raise refusal(decision)
         answer = await self.forward(["entities"], raw)
@@ -209,7 +209,7 @@ class Guard:
                 given = self.parsed({**body, "id": entity_id})
                 types = given.types if what == "replace" else sorted(set(stored.types) | set(given.types))
                 attributes = given.attributes if what == "replace" else {**stored.attributes, **given.attributes}
-                decision = may_become(self.caller, replace(given, types=types, attributes=attributes), what)
+                decision = self.caller.may_write(replace(given, types=types, attributes=attributes), what)
                 if not decision.permit:
                     raise refusal(decision)
         answer = await self.forward(segments, raw)
@@ -271,7 +271,7 @@ class Guard:
                 if given is not None and stored is not None and operation != "upsert":
                     given = replace(given, types=sorted(set(stored.types) | set(given.types)))
             if given is not None:
-                decision: Decision = may_become(self.caller, given, operation)
+                decision: Decision = self.caller.may_write(given, operation)
                 if not decision.permit:
                     return key, _problem(refusal(decision)), None
         except NgsiLdError as error:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from machimori.hub.entities import MAIN_MEMBER, Entity
@@ -99,21 +99,21 @@ class EntityStore:
         IntegrityError if one of `created` exists (nothing is written then).
         """
         ids = [entity.id for entity in replaced]
+        present: set[str] = set()
         with self.database.begin() as connection:
-            if created:
-                connection.execute(insert(hub_entities), [self._row(tenant, entity) for entity in created])
-            overwritten = 0
-            for entity in replaced:
-                row = self._row(tenant, entity)
-                del row["created_at"]
-                overwritten += connection.execute(
-                    update(hub_entities)
-                    .where(hub_entities.c.tenant == tenant, hub_entities.c.id == entity.id)
-                    .values(**row)
-                ).rowcount
-            if ids:
-                self._forget(connection, tenant, ids)
-            written = [*created, *(entity for entity in replaced)]
+            for start in range(0, len(ids), 500):  # replaced: removed with their index rows, then inserted again
+                chunk = ids[start : start + 500]
+                present.update(
+                    connection.execute(
+                        delete(hub_entities)
+                        .where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(chunk))
+                        .returning(hub_entities.c.id)
+                    ).scalars()
+                )
+                self._forget(connection, tenant, chunk)
+            written = [*created, *(entity for entity in replaced if entity.id in present)]
+            if written:
+                connection.execute(insert(hub_entities), [self._row(tenant, entity) for entity in written])
             types = [{"tenant": tenant, "type": t, "id": e.id} for e in written for t in e.types]
             values = [
                 {"tenant": tenant, "id": e.id, "attribute": name, "number": number, "text": text}
@@ -124,7 +124,7 @@ class EntityStore:
                 connection.execute(insert(hub_entity_types), types)
             if values:
                 connection.execute(insert(hub_attribute_values), values)
-        return overwritten
+        return len(present)
 
     def delete(self, tenant: str, entity_id: str) -> bool:
         return bool(self.delete_many(tenant, [entity_id]))

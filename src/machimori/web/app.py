@@ -92,10 +92,17 @@ def create_app(
 
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_BATCH_BODY_BYTES = 32 * 1024 * 1024  # NGSI-LD batch operations: up to 10,000 entities in one request
+BATCH_PATHS = ("/ngsi-ld/v1/entityOperations/",)
+
+
+def body_limit(path: str) -> int:
+    """The largest request body taken on this path."""
+    return MAX_BATCH_BODY_BYTES if path.startswith(BATCH_PATHS) else MAX_BODY_BYTES
 
 
 class BodyLimit:
-    """Refuses request bodies over MAX_BODY_BYTES with 413, before they are read into memory."""
+    """Refuses request bodies over the path's limit (see body_limit) with 413, before they are read into memory."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -104,9 +111,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = body_limit(scope.get("path", ""))
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            await problem(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await problem(413, f"request body over {limit} bytes", "body-too-large")(scope, receive, send)
             return
         received = 0
 
@@ -114,14 +122,14 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > MAX_BODY_BYTES:
+            if received > limit:
                 raise BodyTooLarge
             return message
 
         try:
             await self.app(scope, counted, send)
         except BodyTooLarge:
-            await problem(413, f"request body over {MAX_BODY_BYTES} bytes", "body-too-large")(scope, receive, send)
+            await problem(413, f"request body over {limit} bytes", "body-too-large")(scope, receive, send)
 
 
 class BodyTooLarge(Exception):

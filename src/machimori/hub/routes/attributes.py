@@ -21,7 +21,7 @@ from machimori.hub.errors import bad_request, not_found
 from machimori.hub.jsonld import ActiveContext
 from machimori.hub.mutations import Outcome
 from machimori.hub.requests import JSON, body_context, json_body, link_context, media_type, now
-from machimori.hub.routes.writes import may_become, refusal
+from machimori.hub.routes.writes import refusal
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 ENTITY = "/entities/{entity_id:path}"
@@ -55,7 +55,7 @@ def _attribute(name: str, context: ActiveContext) -> str:
 
 def _save(caller: CallerOf, stored: Entity, entity: Entity, what: str) -> None:
     """Store the changed entity if the caller may write it as it now is (and queue its notifications)."""
-    decision = may_become(caller, entity, what)
+    decision = caller.may_write(entity, what)
     if not decision.permit:
         raise refusal(decision)
     if not caller.hub.store.replace(caller.tenant, entity):

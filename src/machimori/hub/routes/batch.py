@@ -22,7 +22,7 @@ from machimori.hub.entities import Entity, is_uri, parse_entity
 from machimori.hub.errors import ErrorType, NgsiLdError, bad_request, not_found
 from machimori.hub.jsonld import ActiveContext
 from machimori.hub.requests import JSON, JSON_LD, json_body, link_context, media_type, now
-from machimori.hub.routes.writes import may_become, refusal
+from machimori.hub.routes.writes import refusal
 
 router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["NGSI-LD"])
 MAX_ENTITIES = 10_000
@@ -167,7 +167,7 @@ async def create(request: Request, caller: CallerOf) -> Response:
         if entity.id in existing:
             result.fail(entity.id, NgsiLdError(ErrorType.AlreadyExists, f"entity {entity.id} already exists"))
             continue
-        decision = may_become(caller, entity, "create")
+        decision = caller.may_write(entity, "create")
         if not decision.permit:
             result.fail(entity.id, refusal(decision))
             continue
@@ -204,7 +204,7 @@ async def upsert(request: Request, caller: CallerOf, options: Options = None) ->
     created: list[Entity] = []
     replaced: list[Entity] = []
     for entity in current.values():
-        decision = may_become(caller, entity, "upsert")
+        decision = caller.may_write(entity, "upsert")
         if not decision.permit:
             result.fail(entity.id, refusal(decision))
         else:
@@ -258,7 +258,7 @@ async def _change(request: Request, caller: Caller, what: str, change: Change) -
             result.fail(item.id, error)
     replaced = []
     for entity in current.values():
-        decision = may_become(caller, entity, what)
+        decision = caller.may_write(entity, what)
         if not decision.permit:
             result.fail(entity.id, refusal(decision))
         elif entity != existing[entity.id]:

@@ -11,11 +11,12 @@ from fastapi.responses import Response
 
 from machimori.hub.caller import CallerOf
 from machimori.hub.entities import Entity, is_uri, parse_entity
-from machimori.hub.errors import ErrorType, NgsiLdError, bad_request, not_found
+from machimori.hub.errors import bad_request, not_found
 from machimori.hub.representation import represent
 from machimori.hub.requests import body_context, json_body, link_context, now
 from machimori.hub.respond import entities_response
 from machimori.hub.routes.shape import Shape
+from machimori.hub.routes.writes import refusal
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
 
@@ -37,7 +38,7 @@ async def create_entity(request: Request, caller: CallerOf) -> Response:
     entity = parse_entity(body, caller.hub.contexts.active(context), now=now())
     decision = caller.may_write(entity, "create")
     if not decision.permit:
-        raise NgsiLdError(ErrorType.InvalidRequest, f"{decision.reason_ja} / {decision.reason_en}", rule=decision.rule)
+        raise refusal(decision)
     caller.hub.store.create(caller.tenant, entity)
     caller.hub.changed(caller.tenant, None, entity)
     caller.written(entity, "create")
