@@ -11,6 +11,7 @@ from rich.console import Console
 
 from machimori.audit.checks import verify_export
 from machimori.config import Settings
+from machimori.demo_hub import run_city_os_demo
 from machimori.demo_service import run_service_plane_demo
 from machimori.events import EventQuery, find_events
 from machimori.governance.served import LoadedCity, load_city
@@ -39,6 +40,7 @@ def run_platform_demo(console: Console, settings: Settings) -> list[str]:
         with TestClient(create_app(platform, city=city, close_platform=False), base_url="http://localhost") as client:
             lines = _record(console, platform, client, city, admin)
             run_service_plane_demo(console, platform, client)
+            run_city_os_demo(console, platform, client)
         _verify(console, platform, settings.data_dir.parent)
         platform.events.flush()
         _events(console, platform)

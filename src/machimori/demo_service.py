@@ -83,7 +83,7 @@ def run_service_plane_demo(console: Console, platform: Platform, client: TestCli
     )
     assert secret is not None
     bus = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(bus_id, secret)).json()
-    with _receiver() as (endpoint, received):
+    with receiver("/consent-events") as (endpoint, received):
         client.put(
             "/api/v1/consent-events/subscription",
             json={"endpoint": endpoint},
@@ -151,8 +151,9 @@ def _accesses(console: Console, client: TestClient, names: dict[str, str]) -> No
 
 
 @contextmanager
-def _receiver() -> Iterator[tuple[str, list[str]]]:
-    """The bus company's endpoint for consent changes, on loopback: it keeps what it is sent."""
+def receiver(path: str) -> Iterator[tuple[str, list[str]]]:
+    """A service's endpoint for what the platform pushes (consent changes, notifications), on loopback:
+    it keeps the bodies it is sent."""
     received: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -168,7 +169,7 @@ def _receiver() -> Iterator[tuple[str, list[str]]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/consent-events", received
+        yield f"http://127.0.0.1:{server.server_port}{path}", received
     finally:
         server.shutdown()
         server.server_close()

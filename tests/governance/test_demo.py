@@ -48,3 +48,11 @@ def test_demo_writes_reports_and_closes_three_gaps(tmp_path: Path) -> None:
     assert "its token is revoked: 401" in stdout
     assert "pushed to the bus company: given https://w3id.org/dpv#ServiceProvision" in stdout
     assert "admin token (shown once): mmk_" in stdout
+    assert "q=waterLevel>2.0 → ['大岡川 橋', '帷子川 上流']" in stdout
+    assert "within 2 km of the station → ['境川 河口', '大岡川 橋']" in stdout
+    assert "tries to overwrite a gauge: 404" in stdout and "of that type: 400 (owner-write)" in stdout
+    assert "no consent: 読み取り / read → position withheld; 通知 / notification → position withheld" in stdout
+    assert "consented: 読み取り / read → position shown; 通知 / notification → position sent" in stdout
+    assert "withdrawn: 読み取り / read → position withheld; 通知 / notification → position withheld" in stdout
+    assert "the bus company cannot see the tag: 404" in stdout
+    assert "open data, no token: 3 gauges, 0 watch tags" in stdout
