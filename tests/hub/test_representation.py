@@ -50,11 +50,16 @@ def test_pick_omit_attrs_and_lang() -> None:
     assert shown(lang="fr,ja", options="keyValues")["street"] == "海岸通り"
 
 
+@pytest.mark.parametrize("parameters", [{"format": "pretty"}, {"options": "keyValues,invalid"}])
+def test_an_unknown_format_or_option_is_an_invalid_request(parameters: dict[str, str]) -> None:
+    with pytest.raises(NgsiLdError) as raised:  # ETSI GS CIM 009 §6.3.20 (suite 018_16)
+        parse_representation(CONTEXT, **parameters)
+    assert raised.value.kind is ErrorType.InvalidRequest
+
+
 @pytest.mark.parametrize(
     "parameters",
     [
-        {"format": "pretty"},
-        {"options": "keyValues,invalid"},
         {"options": "keyValues,concise"},
         {"pick": "name", "omit": "name"},
         {"pick": "name", "attrs": "name"},

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from machimori.hub.broker import open_hub
 from machimori.hub.conformance import announce, refuse_public
 from machimori.hub.errors import ErrorType, NgsiLdError
-from machimori.hub.requests import UnsupportedMediaType
-from machimori.hub.routes import attributes, batch, discovery, entities, open_data, query
+from machimori.hub.media import MediaTypes
+from machimori.hub.requests import UnsupportedMediaType, known_parameters
+from machimori.hub.routes import attributes, batch, discovery, entities, open_data, purge, query
 from machimori.hub.routes import subscriptions as subscription_routes
 from machimori.platform import Platform
 
@@ -30,21 +31,24 @@ class TrailingSlash:
 
 
 PREFIXES = ("/ngsi-ld/", "/open-data/")
+CHECKED = [Depends(known_parameters)]
 
 
 def install(app: FastAPI, platform: Platform) -> None:
     """Mount the NGSI-LD API on the app, with ETSI errors for what goes wrong."""
     refuse_public(platform.settings)
+    app.add_middleware(MediaTypes)
     app.add_middleware(TrailingSlash)
     app.state.hub = open_hub(platform)
     announce(platform)
-    app.include_router(query.router)
-    app.include_router(attributes.router)  # before entities, whose /entities/{id:path} would take /attrs
-    app.include_router(batch.router)
-    app.include_router(entities.router)
-    app.include_router(subscription_routes.router)
-    app.include_router(discovery.router)
-    app.include_router(open_data.router)
+    app.include_router(query.router, dependencies=CHECKED)
+    app.include_router(purge.router, dependencies=CHECKED)
+    app.include_router(attributes.router, dependencies=CHECKED)  # before entities (/entities/{id:path})
+    app.include_router(batch.router, dependencies=CHECKED)
+    app.include_router(entities.router, dependencies=CHECKED)
+    app.include_router(subscription_routes.router, dependencies=CHECKED)
+    app.include_router(discovery.router, dependencies=CHECKED)
+    app.include_router(open_data.router, dependencies=CHECKED)
 
     @app.exception_handler(NgsiLdError)
     async def ngsi_ld_error(request: Request, error: NgsiLdError) -> JSONResponse:

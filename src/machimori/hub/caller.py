@@ -45,10 +45,10 @@ class Caller:
     def context(self) -> Context:
         return token_context(self.token, self.purpose)
 
-    def may_write(self, entity: Entity, what: str) -> Decision:
+    def may_write(self, entity: Entity, what: str, *, report: bool = True) -> Decision:
         """The decision on writing the entity (as stored, or as it would be stored), as a whole and under each
         of its types alone — no write gives an entity a type of a dataset the caller may not write; the first
-        denial is an event."""
+        denial is an event (unless `report` is False: the caller reports denials together, see `refused`)."""
         whole = self._decide_write(entity)
         decision = whole
         if whole.permit and len(entity.types) > 1:
@@ -56,9 +56,17 @@ class Caller:
                 (d for d in (self._decide_write(replace(entity, types=[t])) for t in entity.types) if not d.permit),
                 whole,
             )
-        if not decision.permit:
+        if not decision.permit and report:
             self.platform.events.emit(self._denied(what, entity.id, decision.explain()))
         return decision
+
+    def refused(self, what: str, decisions: list[tuple[str, Decision]]) -> None:
+        """Writes denied together (a purge): one event for them all."""
+        if len(decisions) == 1:
+            self.platform.events.emit(self._denied(what, decisions[0][0], decisions[0][1].explain()))
+        elif decisions:
+            rules = ", ".join(sorted({decision.rule for _, decision in decisions}))
+            self.platform.events.emit(self._denied(what, f"{len(decisions)} entities", f"refused ({rules})"))
 
     def _decide_write(self, entity: Entity) -> Decision:
         classification = self.hub.catalogue.classify(entity.types)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from machimori.hub.errors import bad_request
+from machimori.hub.errors import bad_request, invalid_request
 from machimori.hub.jsonld import ActiveContext
 
 # The member holding each attribute type's value (required; the value shown in keyValues form).
@@ -113,7 +113,7 @@ class Entity:
 def parse_entity(payload: object, context: ActiveContext, *, now: str) -> Entity:
     """An entity from a request body (normalized or concise form); BadRequestData on any fault."""
     if not isinstance(payload, dict):
-        raise bad_request("an entity must be a JSON object / エンティティは JSON オブジェクトです")
+        raise invalid_request("an entity must be a JSON object / エンティティは JSON オブジェクトです")
     entity_id = payload.get("id", payload.get("@id"))
     if not is_uri(entity_id):
         raise bad_request(f"id must be a URI, got {entity_id!r} / id は URI でなければなりません")
@@ -132,7 +132,10 @@ def _types(value: object, context: ActiveContext) -> list[str]:
     names = value if isinstance(value, list) else [value]
     if not names or not all(isinstance(name, str) and name for name in names):
         raise bad_request("type must be a name or a list of names / type が必要です")
-    return sorted({context.expand(_checked_name(str(name))) for name in names})
+    expanded = {context.expand(_checked_name(str(name))) for name in names}
+    if any(name.startswith("@") for name in expanded):
+        raise bad_request("type must name an entity type, not a JSON-LD keyword / type にキーワードは使えません")
+    return sorted(expanded)
 
 
 def _scope(value: object) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from machimori.hub.entities import MAIN_MEMBER, Entity, render_entity
-from machimori.hub.errors import bad_request
+from machimori.hub.errors import bad_request, invalid_request
 from machimori.hub.jsonld import ActiveContext
 
 FORMATS = {"normalized": "normalized", "keyValues": "keyValues", "simplified": "keyValues", "concise": "concise"}
@@ -64,9 +64,13 @@ def parse_representation(
     flags = [flag for flag in (options or "").split(",") if flag]
     unknown = [flag for flag in flags if flag not in OPTIONS]
     if unknown:
-        raise bad_request(f"options: {', '.join(unknown)[:100]} unknown (use {', '.join(sorted(OPTIONS))})")
+        raise invalid_request(
+            f"options: {', '.join(unknown)[:100]} unknown (use {', '.join(sorted(OPTIONS))}) / 未知の options です"
+        )
     if format is not None and format not in FORMATS:
-        raise bad_request(f"format: {format[:40]!r} unknown (use normalized, concise, keyValues or simplified)")
+        raise invalid_request(
+            f"format: {format[:40]!r} unknown (use normalized, concise, keyValues or simplified) / 未知の format です"
+        )
     forms = {FORMATS[flag] for flag in flags if flag in FORMATS}
     if format is not None:
         forms = {FORMATS[format]}

@@ -84,6 +84,33 @@ def body_context(content_type: str | None, link: str | None, body: Any) -> Conte
     return linked
 
 
+TOLERATED_PARAMETERS = frozenset({"local"})  # local=true: this broker answers from its own store only anyway
+
+
+def _declared(dependant: Any) -> set[str]:
+    names = {str(field.alias) for field in dependant.query_params}
+    for nested in dependant.dependencies:
+        names |= _declared(nested)
+    return names
+
+
+def known_parameters(request: Request) -> None:
+    """A dependency: InvalidRequest for a query parameter the operation does not take (§6.3.20)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    unknown = [name for name in request.query_params if name not in TOLERATED_PARAMETERS]
+    if unknown:
+        declared = _declared(dependant)
+        unknown = [name for name in unknown if name not in declared]
+    if unknown:
+        raise NgsiLdError(
+            ErrorType.InvalidRequest,
+            f"unknown query parameter {', '.join(sorted(unknown))[:100]} / 未知の問い合わせパラメータです",
+        )
+
+
 def now() -> str:
     """The broker's time for createdAt/modifiedAt: UTC, RFC 3339 with Z."""
     return utc_now().isoformat().replace("+00:00", "Z")
