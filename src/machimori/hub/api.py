@@ -11,7 +11,7 @@ from machimori.hub.conformance import announce, refuse_public
 from machimori.hub.errors import ErrorType, NgsiLdError
 from machimori.hub.media import MediaTypes
 from machimori.hub.requests import UnsupportedMediaType, known_parameters
-from machimori.hub.routes import attributes, batch, discovery, entities, open_data, purge, query
+from machimori.hub.routes import attributes, batch, contexts, discovery, entities, open_data, purge, query
 from machimori.hub.routes import subscriptions as subscription_routes
 from machimori.platform import Platform
 
@@ -48,6 +48,7 @@ def install(app: FastAPI, platform: Platform) -> None:
     app.include_router(entities.router, dependencies=CHECKED)
     app.include_router(subscription_routes.router, dependencies=CHECKED)
     app.include_router(discovery.router, dependencies=CHECKED)
+    app.include_router(contexts.router, dependencies=CHECKED)
     app.include_router(open_data.router, dependencies=CHECKED)
 
     @app.exception_handler(NgsiLdError)

@@ -9,6 +9,7 @@ from machimori.governance.catalog import load_catalog
 from machimori.governance.model.loader import load_model
 from machimori.hub.catalogue import Catalogue
 from machimori.hub.entities import Entity
+from machimori.hub.hosted_contexts import HostedContexts
 from machimori.hub.jsonld import Contexts, DocumentLoader, fetch_context
 from machimori.hub.notifications import Notifications
 from machimori.hub.store import EntityStore
@@ -42,7 +43,11 @@ def open_hub(platform: Platform) -> Hub:
     """The hub over the platform's database, classifying by the city model it was started with (if any)."""
     settings = platform.settings
     contexts = Contexts(
-        DocumentLoader(settings.hub_contexts_dir, fetch_context if settings.hub_fetch_contexts else None)
+        DocumentLoader(
+            settings.hub_contexts_dir,
+            fetch_context if settings.hub_fetch_contexts else None,
+            hosted=HostedContexts(platform.database).document,
+        )
     )
     datasets = (
         load_model(platform.settings.city_model, load_catalog(())).datasets if platform.settings.city_model else []

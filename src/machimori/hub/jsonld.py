@@ -13,6 +13,7 @@ absolute IRIs, or fall back to `@vocab` (the ETSI default context). PyLD process
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -41,6 +42,8 @@ _SHIPPED = {
 }
 
 Fetch = Callable[[str], bytes]
+Hosted = Callable[[str], Any]  # a hosted @context's document by its local id (None if there is none)
+HOSTED_PATH = "/ngsi-ld/v1/jsonldContexts/"
 ContextValue = str | dict[str, Any] | list[Any] | None
 
 
@@ -61,10 +64,13 @@ def fetch_context(url: str) -> bytes:
 
 
 class DocumentLoader:
-    """Serves @context documents by URL from the package, an operator's folder, or (if allowed) the web."""
+    """Serves @context documents by URL from the hub's hosted contexts, the package, an operator's folder, or (if
+    allowed) the web."""
 
-    def __init__(self, extra_dir: Path | None = None, fetch: Fetch | None = None) -> None:
+    def __init__(self, extra_dir: Path | None = None, fetch: Fetch | None = None, hosted: Hosted | None = None) -> None:
         self._documents: dict[str, Any] = {}
+        self._loaded_at: dict[str, dt.datetime] = {}
+        self._hosted = hosted
         shipped = resources.files("machimori.hub").joinpath("contexts")
         self._files: dict[str, Traversable] = {url: shipped.joinpath(name) for url, name in _SHIPPED.items()}
         if extra_dir is not None:
@@ -74,6 +80,10 @@ class DocumentLoader:
 
     def document(self, url: str) -> Any:
         """The parsed document at url; LdContextNotAvailable if it is neither local nor fetchable."""
+        if self._hosted is not None and HOSTED_PATH in url:  # ours: from the database, never cached here
+            document = self._hosted(url.rsplit(HOSTED_PATH, 1)[1])
+            if document is not None:
+                return document
         with self._lock:
             found = self._documents.get(url)
         if found is not None:
@@ -96,7 +106,38 @@ class DocumentLoader:
             raise _unavailable(url, "is not served by this broker (remote contexts are off)")
         with self._lock:
             self._documents[url] = document
+            self._loaded_at.setdefault(url, dt.datetime.now(dt.UTC))
         return document
+
+    def is_local(self, url: str) -> bool:
+        """Whether the broker holds a file for url (shipped, or in the operator's folder)."""
+        return url in self._files
+
+    def is_core(self, url: str) -> bool:
+        """Whether url names one of the ETSI core contexts the broker ships."""
+        return url in _SHIPPED
+
+    def held(self, url: str) -> tuple[Any, dt.datetime] | None:
+        """A document the broker holds for url without fetching anything (shipped, the operator's folder, or
+        already cached), and when it was loaded; None if it holds none."""
+        with self._lock:
+            if url in self._documents:
+                return self._documents[url], self._loaded_at[url]
+        if url not in self._files:
+            return None
+        document = self.document(url)
+        return document, self._loaded_at[url]
+
+    def cached(self) -> list[tuple[str, dt.datetime]]:
+        """The URLs of the documents held now, with when each was loaded."""
+        with self._lock:
+            return sorted(self._loaded_at.items())
+
+    def forget(self, url: str) -> bool:
+        """Drop a cached document (it is loaded again when next used); whether one was held."""
+        with self._lock:
+            self._loaded_at.pop(url, None)
+            return self._documents.pop(url, None) is not None
 
     def pyld_loader(self, url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """The loader in the shape PyLD calls."""
@@ -166,6 +207,11 @@ class Contexts:
         self.loader, self.core, self.limit = loader, core, limit
         self._cache: dict[str, ActiveContext] = {}
         self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop every processed context (a hosted @context was deleted: requests naming it must fail now)."""
+        with self._lock:
+            self._cache.clear()
 
     def active(self, context: ContextValue) -> ActiveContext:
         """The active context for a request's @context (None: the core context alone)."""

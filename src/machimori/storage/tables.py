@@ -344,3 +344,16 @@ hub_notifications = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
     Index("ix_hub_notifications_subscription", "tenant", "owner", "subscription"),
 )
+
+hub_contexts = Table(
+    "hub_contexts",
+    metadata,
+    Column("id", String(36), primary_key=True, doc="the local id (a UUID): /ngsi-ld/v1/jsonldContexts/{id}"),
+    Column("tenant", String(64), nullable=False, doc="the tenant it was added in (listed there only)"),
+    Column("owner", String(64), nullable=False, doc="client id of the service that added it"),
+    Column("org", String(255), doc="that service's organisation (it alone may delete it)"),
+    Column("kind", String(32), nullable=False, doc="Hosted (added through the API)"),
+    Column("body", JSON, nullable=False, doc='the document as given: {"@context": ...}'),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_hub_contexts_tenant", "tenant", "kind"),
+)
