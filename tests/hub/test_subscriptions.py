@@ -107,7 +107,7 @@ def test_a_subscription_is_kept_with_expanded_names_and_shown_with_the_reader_s_
             ErrorType.BadRequestData,
         ),
         (vehicles(timeInterval=60), ErrorType.OperationNotSupported),
-        (vehicles(notification={"endpoint": ENDPOINT, "showChanges": True}), ErrorType.OperationNotSupported),
+        (vehicles(notification={"endpoint": ENDPOINT, "showChanges": "yes"}), ErrorType.BadRequestData),
     ],
 )
 def test_faults_are_etsi_errors(payload: dict[str, Any], kind: ErrorType) -> None:

@@ -28,6 +28,8 @@ MAIN_MEMBER = {
     "ListRelationship": "objectList",
 }
 ATTRIBUTE_TYPES = frozenset(MAIN_MEMBER)
+PREVIOUS_MEMBER = {kind: "previous" + main[0].upper() + main[1:] for kind, main in MAIN_MEMBER.items()}
+_NOTIFIED_MEMBERS = frozenset(PREVIOUS_MEMBER.values())  # only ever set by a notification (showChanges)
 GEO_ATTRIBUTES = frozenset({"location", "observationSpace", "operationSpace"})
 CORE_MEMBERS = frozenset({"id", "type", "@context", "scope", "createdAt", "modifiedAt", "deletedAt"})
 SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
@@ -281,7 +283,7 @@ def _render_instance(instance: dict[str, Any], context: ActiveContext, *, key_va
         if member in SYSTEM_MEMBERS:
             if sys_attrs:
                 shown[member] = value
-        elif member in INSTANCE_MEMBERS:
+        elif member in INSTANCE_MEMBERS or member in _NOTIFIED_MEMBERS:
             shown[member] = value
         else:
             rendered = [_render_instance(i, context, key_values=False, sys_attrs=sys_attrs) for i in value]

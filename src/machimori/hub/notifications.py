@@ -30,7 +30,7 @@ from machimori.hub.enforce import Filtered, filter_entity, resident_of
 from machimori.hub.entities import Entity
 from machimori.hub.jsonld import CORE_CONTEXT, Contexts
 from machimori.hub.outbox import CHANNEL, Batch, Change, Outbox, Pending
-from machimori.hub.rendering import render_notified
+from machimori.hub.rendering import render_notified, with_previous
 from machimori.hub.subscription_store import Owner, Stored
 from machimori.hub.triggers import fired, matches, selected
 from machimori.identity.oauth.clients import find_client
@@ -186,8 +186,17 @@ class Notifications:
         chosen = subscription.attributes
         if chosen is not None:
             after = replace(after, attributes={k: v for k, v in after.attributes.items() if k in chosen})
+        if subscription.show_changes and self._same_resident(tenant, change):  # else the audit trail would miss one
+            after = with_previous(after, before)
         self._log_personal(found, change, seen_after, after)
         return after
+
+    def _same_resident(self, tenant: str, change: Pending) -> bool:
+        """Whether the entity's data was of the same resident (or of none) before and after the change."""
+        if change.before is None or change.after is None:
+            return True
+        was = resident_of(change.before, self._classify(tenant, change.before.types))
+        return was == resident_of(change.after, self._classify(tenant, change.after.types))
 
     def _filtered(self, tenant: str, entity: Entity | None, authority: Authority) -> Filtered:
         if entity is None:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from machimori.hub.entities import Entity, render_entity
+from machimori.hub.entities import MAIN_MEMBER, PREVIOUS_MEMBER, Entity, render_entity
 from machimori.hub.jsonld import ActiveContext
 from machimori.hub.subscriptions import Subscription
 
@@ -41,6 +42,27 @@ def render_notified(
         name: value if name in ("id", "type", "scope", "createdAt", "modifiedAt") else concise(value)
         for name, value in body.items()
     }
+
+
+def with_previous(after: Entity, before: Entity | None) -> Entity:
+    """The entity with each changed attribute instance carrying what it was (showChanges: previousValue,
+    previousObject, previousLanguageMap, …) — `before` must already be filtered for the subscriber, so a
+    previous value it may not see is never shown."""
+    if before is None:
+        return after
+    attributes: dict[str, list[dict[str, Any]]] = {}
+    for name, instances in after.attributes.items():
+        earlier = {instance.get("datasetId"): instance for instance in before.attributes.get(name, [])}
+        shown = []
+        for instance in instances:
+            kind = instance.get("type", "")
+            old = earlier.get(instance.get("datasetId"))
+            main = MAIN_MEMBER.get(kind)
+            if main is not None and old is not None and old.get("type") == kind and old.get(main) != instance.get(main):
+                instance = {**instance, PREVIOUS_MEMBER[kind]: old.get(main)}
+            shown.append(instance)
+        attributes[name] = shown
+    return replace(after, attributes=attributes)
 
 
 def concise(value: Any) -> Any:

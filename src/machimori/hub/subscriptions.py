@@ -2,7 +2,7 @@
 
 A subscription keeps the @context it came with, so its notifications are compacted with it, and its q
 with the context that q was written in. Members the broker does not implement (periodic notifications,
-temporal, scope and language queries, showChanges) are refused with OperationNotSupported rather than
+temporal, scope and language queries) are refused with OperationNotSupported rather than
 silently ignored. A subscription is shown with the reader's context, with its status and delivery figures.
 """
 
@@ -119,6 +119,7 @@ class Subscription:
     attributes: tuple[str, ...] | None = None
     format: str = "normalized"
     sys_attrs: bool = False
+    show_changes: bool = False
     expires_at: dt.datetime | None = None
     throttling: float | None = None
     is_active: bool = True
@@ -162,6 +163,7 @@ class Subscription:
             "attributes": None if self.attributes is None else list(self.attributes),
             "format": self.format,
             "sysAttrs": self.sys_attrs,
+            "showChanges": self.show_changes,
             "expiresAt": None if self.expires_at is None else self.expires_at.isoformat(),
             "throttling": self.throttling,
             "isActive": self.is_active,
@@ -191,6 +193,7 @@ class Subscription:
             attributes=None if body.get("attributes") is None else tuple(body["attributes"]),
             format=body["format"],
             sys_attrs=bool(body.get("sysAttrs")),
+            show_changes=bool(body.get("showChanges")),
             expires_at=None if body.get("expiresAt") is None else dt.datetime.fromisoformat(body["expiresAt"]),
             throttling=body.get("throttling"),
             is_active=bool(body["isActive"]),
@@ -417,8 +420,6 @@ def _notification(value: object, active: ActiveContext, base: Subscription, *, c
     unknown = set(value) - known
     if unknown:
         raise bad_request(f"notification: unknown members {sorted(unknown)} / notification に不明な項目があります")
-    if value.get("showChanges"):
-        raise NgsiLdError(ErrorType.OperationNotSupported, "showChanges is not supported / showChanges には未対応です")
     changes: dict[str, Any] = {}
     if "attributes" in value:
         changes["attributes"] = _names(value["attributes"], "notification.attributes", active)
@@ -430,6 +431,10 @@ def _notification(value: object, active: ActiveContext, base: Subscription, *, c
         if not isinstance(value["sysAttrs"], bool):
             raise bad_request("notification.sysAttrs must be true or false / sysAttrs は真偽値です")
         changes["sys_attrs"] = value["sysAttrs"]
+    if "showChanges" in value:
+        if not isinstance(value["showChanges"], bool):
+            raise bad_request("notification.showChanges must be true or false / showChanges は真偽値です")
+        changes["show_changes"] = value["showChanges"]
     if "endpoint" in value:
         changes["endpoint"] = _endpoint(value["endpoint"])
     elif creating:
@@ -520,6 +525,8 @@ def _rendered_notification(subscription: Subscription, delivery: Delivery, conte
         shown["attributes"] = [context.compact(name) for name in subscription.attributes]
     if subscription.sys_attrs:
         shown["sysAttrs"] = True
+    if subscription.show_changes:
+        shown["showChanges"] = True
     shown["timesSent"] = delivery.times_sent
     shown["timesFailed"] = delivery.times_failed
     for member, moment in (
