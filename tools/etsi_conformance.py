@@ -8,7 +8,10 @@ requirements into its own virtualenv (`<suite>/.venv`). This script starts `mach
 127.0.0.1:9090 (the suite's default URL) with a fresh data directory and the conformance test setting on
 (`MACHIMORI_HUB_CONFORMANCE_TENANT`: requests without a token act as a test service in test tenants only),
 serves the suite's @context documents from a local folder (its payloads name them by internet address;
-nothing is fetched), runs each group and prints passed / failed / total per group from Robot's output.
+nothing is fetched), runs each group and prints passed / failed / total per group from Robot's output,
+and the same for the cases outside the temporal API (those whose suite's source path does not name
+"Temporal" and that carry no te-*/tea-* tag; machimori does not implement the temporal API). `--report OUTPUT.xml` prints the counts of an
+earlier run without running anything.
 """
 
 from __future__ import annotations
@@ -83,13 +86,43 @@ def counts(output: Path) -> tuple[int, int]:
     return int(total.get("pass", 0)), int(total.get("fail", 0))
 
 
+def split_counts(output: Path) -> dict[bool, tuple[int, int]]:
+    """(passed, failed) test cases by whether they test the temporal API (True: their suite's source path names
+    "Temporal", or a tag says so — te-*, tea-*, as the common-behaviour cases on /temporal do) or not (False)."""
+    tally = {True: [0, 0], False: [0, 0]}
+
+    def walk(suite: ElementTree.Element, temporal: bool) -> None:
+        temporal = temporal or "Temporal" in (suite.get("source") or "")
+        for test in suite.findall("test"):
+            tags = [tag.text or "" for tag in test.iter("tag")]
+            status = test.find("status")
+            passed = status is not None and status.get("status") == "PASS"
+            skipped = status is not None and status.get("status") == "SKIP"
+            if not skipped:
+                tally[temporal or any(tag.startswith(("te-", "tea-")) for tag in tags)][0 if passed else 1] += 1
+        for child in suite.findall("suite"):
+            walk(child, temporal)
+
+    top = ElementTree.parse(output).getroot().find("suite")
+    if top is not None:
+        walk(top, False)
+    return {kind: (values[0], values[1]) for kind, values in tally.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", type=Path, required=True, help="checkout of the ETSI NGSI-LD test suite")
     parser.add_argument("--group", action="append", choices=sorted(GROUPS), help="groups to run (default: all)")
     parser.add_argument("--results", type=Path, default=Path("conformance-results"), help="Robot output folder")
     parser.add_argument("--exclude-tag", action="append", default=[], help="Robot tags to leave out")
+    parser.add_argument("--report", type=Path, nargs="*", help="only print the counts of these output.xml files")
     args = parser.parse_args()
+    if args.report:
+        for output in args.report:
+            split = split_counts(output)
+            for label, (passed, failed) in (("all", counts(output)), ("outside temporal", split[False])):
+                print(f"{output}: {label}: passed {passed} failed {failed} total {passed + failed}")
+        return 0
     suite = args.suite.resolve()
     robot = suite / ".venv" / "bin" / "robot"
     if not robot.exists():
@@ -108,8 +141,14 @@ def main() -> int:
                     command += ["--exclude", tag]
                 subprocess.run([*command, GROUPS[group]], cwd=suite, check=False, stdout=subprocess.DEVNULL)
                 passed, failed = counts(out / "output.xml")
+                outside = split_counts(out / "output.xml")[False]
                 rows.append((group, passed, failed))
-                print(f"{group:<18} passed {passed:>4}  failed {failed:>4}  total {passed + failed:>4}", flush=True)
+                print(
+                    f"{group:<18} passed {passed:>4}  failed {failed:>4}  total {passed + failed:>4}"
+                    f"   | outside temporal: passed {outside[0]:>4}  failed {outside[1]:>4}"
+                    f"  total {outside[0] + outside[1]:>4}",
+                    flush=True,
+                )
         finally:
             hub.terminate()
             hub.wait(timeout=30)
