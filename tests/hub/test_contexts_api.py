@@ -20,7 +20,7 @@ DOCUMENT = {"@context": {"A1": "urn:ngsi-ld:attributes:A1", "Testing": WATER}}
 def _add(client: TestClient, headers: dict[str, str], document: object = DOCUMENT) -> str:
     added = client.post("/ngsi-ld/v1/jsonldContexts", json=document, headers=headers)
     assert added.status_code == 201 and added.content == b"", added.text
-    location = added.headers["location"]
+    location = str(added.headers["location"])
     assert location.startswith("/ngsi-ld/v1/jsonldContexts/")
     return location
 

@@ -28,7 +28,11 @@ def _moved(entity: Entity, name: str = "見守りタグ 8", resident: str | None
 
 def _notified(quiet: Quiet, receiver: Receiver, after: Entity, before: Entity, **extra: object) -> dict[str, Any]:  # noqa: F811
     care = quiet.owner("aoba-care", **extra)  # type: ignore[arg-type]
-    subscription = watch_subscription(receiver, notification={"endpoint": {"uri": receiver.url}, "showChanges": True})
+    subscription = watch_subscription(
+        receiver,
+        notification={"endpoint": {"uri": receiver.url}, "showChanges": True},
+        notificationTrigger=["attributeCreated", "attributeUpdated", "attributeDeleted", "entityDeleted"],
+    )
     assert subscription.show_changes
     quiet.hub.subscriptions.create("", care, subscription, quiet.now[0])
     quiet.platform.consent.give("hanako", care.client_id, PURPOSE)
@@ -57,3 +61,30 @@ def test_no_previous_values_when_the_data_was_another_resident_s(quiet: Quiet, r
     before = stored_watch(resident="taro")
     sent = _notified(quiet, receiver, _moved(before, resident="hanako"), before)
     assert "previousValue" not in sent["deviceName"] and "previousValue" not in sent[LOCATION]
+
+
+def test_deleted_attributes_and_entities_show_what_they_were(quiet: Quiet, receiver: Receiver) -> None:  # noqa: F811
+    before = stored_watch()
+    after = replace(before, attributes={k: v for k, v in before.attributes.items() if k != NAME})
+    sent = _notified(quiet, receiver, after, before)
+    assert sent["deviceName"] == {"type": "Property", "value": "urn:ngsi-ld:null", "previousValue": "見守りタグ 7"}
+    quiet.hub.changed("", after, None)
+    assert quiet.hub.notifications.deliver_due() == 1
+    gone = receiver.bodies()[1]["data"][0]
+    assert "deletedAt" in gone and gone[LOCATION]["previousValue"] == {"type": "Point", "coordinates": [139.6, 35.4]}
+    assert gone[LOCATION]["value"] == "urn:ngsi-ld:null" and "deviceName" not in gone
+
+
+def test_a_deleted_entity_s_personal_data_needs_consent_too(quiet: Quiet, receiver: Receiver) -> None:  # noqa: F811
+    before = stored_watch()
+    care = quiet.owner("aoba-care", purpose=None)
+    subscription = watch_subscription(
+        receiver,
+        notification={"endpoint": {"uri": receiver.url}, "showChanges": True},
+        notificationTrigger=["entityDeleted"],
+    )
+    quiet.hub.subscriptions.create("", care, subscription, quiet.now[0])
+    quiet.hub.changed("", before, None)
+    assert quiet.hub.notifications.deliver_due() == 1
+    gone = receiver.bodies()[0]["data"][0]
+    assert LOCATION not in gone and gone["deviceName"]["previousValue"] == "見守りタグ 7"

@@ -15,7 +15,6 @@ from machimori.hub.notifications import Notifications
 from machimori.hub.store import EntityStore
 from machimori.hub.subscription_store import SubscriptionStore
 from machimori.platform import Platform
-from machimori.storage.group_commit import GroupCommit
 
 
 @dataclass
@@ -54,11 +53,10 @@ def open_hub(platform: Platform) -> Hub:
         load_model(platform.settings.city_model, load_catalog(())).datasets if platform.settings.city_model else []
     )
     catalogue = Catalogue.from_datasets(datasets, contexts)
-    writes = GroupCommit(platform.database)  # entity writes and their notifications share commits
     return Hub(
         contexts,
         catalogue,
-        EntityStore(platform.database, writes),
+        EntityStore(platform.database),
         SubscriptionStore(platform.database),
-        Notifications(platform, contexts, catalogue, writes=writes),
+        Notifications(platform, contexts, catalogue),
     )

@@ -38,7 +38,6 @@ from machimori.identity.oauth.provider import AccessToken
 from machimori.ids import uuid7
 from machimori.platform import Platform
 from machimori.policy import Context, Subject
-from machimori.storage.group_commit import GroupCommit
 from machimori.web.security import service_subject, token_context
 
 log = logging.getLogger(__name__)
@@ -67,10 +66,9 @@ class Notifications:
         contexts: Contexts,
         catalogue: Catalogue,
         clock: Callable[[], dt.datetime] = utc_now,
-        writes: GroupCommit | None = None,
     ) -> None:
         self.platform, self.contexts, self.catalogue, self.clock = platform, contexts, catalogue, clock
-        self.outbox = Outbox(platform.database, platform.notifier, writes)
+        self.outbox = Outbox(platform.database, platform.notifier)
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -184,7 +182,12 @@ class Notifications:
         if not selected(subscription, entity) or not matches(subscription, entity, self.contexts):
             return None
         if after is None:
-            return replace(entity, attributes={})
+            gone = replace(entity, attributes={})
+            if not subscription.show_changes:
+                return gone
+            gone = with_previous(gone, before)
+            self._log_personal(found, change, seen_before, gone)
+            return gone
         chosen = subscription.attributes
         if chosen is not None:
             after = replace(after, attributes={k: v for k, v in after.attributes.items() if k in chosen})
@@ -220,8 +223,9 @@ class Notifications:
 
     def _log_personal(self, found: Stored, change: Pending, filtered: Filtered, shown: Entity) -> None:
         """Decisions on personal data that was about to be sent go to the audit log and the resident's history."""
-        assert change.after is not None
-        resident = resident_of(change.after, self._classify(found.tenant, change.after.types))
+        stored = change.after if change.after is not None else change.before  # before: a deletion's showChanges
+        assert stored is not None
+        resident = resident_of(stored, self._classify(found.tenant, stored.types))
         if resident is None or not filtered.personal:
             return
         prefix = f"ngsi-ld:{found.tenant}:{change.entity_id}#"

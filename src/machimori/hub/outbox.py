@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from machimori.clock import as_utc
 from machimori.hub.entities import Entity
@@ -21,7 +21,6 @@ from machimori.hub.subscription_store import Stored, live, stored
 from machimori.hub.subscriptions import Subscription
 from machimori.ids import uuid7
 from machimori.storage import Database
-from machimori.storage.group_commit import GroupCommit
 from machimori.storage.notify import Notifier
 from machimori.storage.tables import hub_notifications, hub_subscriptions
 
@@ -62,9 +61,8 @@ def retry_delay(attempts: int) -> dt.timedelta:
 class Outbox:
     """Queue changes for subscriptions and hand them out for delivery."""
 
-    def __init__(self, database: Database, notifier: Notifier, writes: GroupCommit | None = None) -> None:
+    def __init__(self, database: Database, notifier: Notifier) -> None:
         self.database, self.notifier = database, notifier
-        self.writes = writes or GroupCommit(database)
 
     def queue(
         self,
@@ -73,10 +71,9 @@ class Outbox:
         concerns: Callable[[Subscription, Change], bool],
         now: dt.datetime,
     ) -> int:
-        """Queue each change for every live subscription of the tenant it concerns, in one transaction (perhaps
-        shared with other requests' writes); how many notifications were queued."""
-
-        def job(connection: Connection) -> int:
+        """Queue each change for every live subscription of the tenant it concerns, in one transaction;
+        how many notifications were queued."""
+        with self.database.begin() as connection:
             subscriptions = live(connection, tenant, now) if changes else []
             rows = [
                 _row(tenant, found, change, now)
@@ -87,9 +84,7 @@ class Outbox:
             if rows:
                 connection.execute(insert(hub_notifications), rows)
                 self.notifier.publish(connection, CHANNEL, tenant)
-            return len(rows)
-
-        return self.writes.run(job)
+        return len(rows)
 
     def claim(self, now: dt.datetime, limit: int) -> Batch | None:
         """Lease the subscription with the oldest due change and take up to limit of its due changes."""

@@ -33,7 +33,11 @@ def render_notified(
     if change.after is None:
         types = [context.compact(name) for name in entity.types]
         deleted = change.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-        return {"id": entity.id, "type": types[0] if len(types) == 1 else types, "deletedAt": deleted}
+        shown: dict[str, Any] = {"id": entity.id, "type": types[0] if len(types) == 1 else types, "deletedAt": deleted}
+        if entity.attributes:  # showChanges: what the deleted entity's attributes were
+            rendered = render_entity(entity, context, key_values=False, sys_attrs=False)
+            shown.update((k, v) for k, v in rendered.items() if k not in ("id", "type", "scope"))
+        return shown
     key_values = subscription.format == "keyValues"
     body = render_entity(entity, context, key_values=key_values, sys_attrs=subscription.sys_attrs)
     if subscription.format != "concise":
@@ -44,10 +48,14 @@ def render_notified(
     }
 
 
+NULL = "urn:ngsi-ld:null"
+
+
 def with_previous(after: Entity, before: Entity | None) -> Entity:
     """The entity with each changed attribute instance carrying what it was (showChanges: previousValue,
-    previousObject, previousLanguageMap, …) — `before` must already be filtered for the subscriber, so a
-    previous value it may not see is never shown."""
+    previousObject, previousLanguageMap, …), and each deleted one shown as deleted (urn:ngsi-ld:null) with what
+    it was — `before` must already be filtered for the subscriber, so a previous value it may not see is never
+    shown."""
     if before is None:
         return after
     attributes: dict[str, list[dict[str, Any]]] = {}
@@ -62,7 +70,20 @@ def with_previous(after: Entity, before: Entity | None) -> Entity:
                 instance = {**instance, PREVIOUS_MEMBER[kind]: old.get(main)}
             shown.append(instance)
         attributes[name] = shown
-    return replace(after, attributes=attributes)
+    for name, instances in before.attributes.items():
+        if name not in after.attributes:
+            attributes[name] = [_deleted(instance) for instance in instances if instance.get("type") in MAIN_MEMBER]
+    return replace(after, attributes={name: shown for name, shown in attributes.items() if shown})
+
+
+def _deleted(instance: dict[str, Any]) -> dict[str, Any]:
+    kind = instance["type"]
+    main = MAIN_MEMBER[kind]
+    shown = {"type": kind, main: {"@none": NULL} if kind == "LanguageProperty" else NULL}
+    shown[PREVIOUS_MEMBER[kind]] = instance.get(main)
+    if "datasetId" in instance:
+        shown["datasetId"] = instance["datasetId"]
+    return shown
 
 
 def concise(value: Any) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from machimori.hub.entities import MAIN_MEMBER, Entity, render_entity
+from machimori.hub.entities import MAIN_MEMBER, Entity, is_uri, render_entity
 from machimori.hub.errors import bad_request, invalid_request
 from machimori.hub.jsonld import ActiveContext
 
@@ -32,6 +32,7 @@ class Representation:
     pick: frozenset[str] | None = None
     omit: frozenset[str] = frozenset()
     lang: str | None = None
+    datasets: frozenset[str] | None = None  # datasetIds of the instances to show ("@none": the default one)
 
     @property
     def attributes(self) -> frozenset[str] | None:
@@ -59,6 +60,7 @@ def parse_representation(
     pick: str | None = None,
     omit: str | None = None,
     lang: str | None = None,
+    dataset_id: str | None = None,
 ) -> Representation:
     """The representation the parameters ask for; BadRequestData if they contradict the specification."""
     flags = [flag for flag in (options or "").split(",") if flag]
@@ -86,7 +88,13 @@ def parse_representation(
         raise bad_request("a member cannot be both picked and omitted / pick と omit に同じ名前があります")
     if lang is not None and (not lang or len(lang) > 64 or _FORBIDDEN & set(lang)):
         raise bad_request("lang: a language tag or * / lang は言語タグです")
-    return Representation(forms.pop() if forms else "normalized", "sysAttrs" in flags, picked, omitted, lang)
+    datasets = None
+    if dataset_id is not None:
+        datasets = frozenset(item for item in dataset_id.split(",") if item)
+        if not datasets or len(datasets) > 100 or not all(item == "@none" or is_uri(item) for item in datasets):
+            raise bad_request("datasetId: URIs or @none, comma-separated / datasetId は URI か @none です")
+    form = forms.pop() if forms else "normalized"
+    return Representation(form, "sysAttrs" in flags, picked, omitted, lang, datasets)
 
 
 def represent(entity: Entity, context: ActiveContext, representation: Representation) -> dict[str, Any]:
@@ -96,6 +104,12 @@ def represent(entity: Entity, context: ActiveContext, representation: Representa
         for name, instances in entity.attributes.items()
         if name not in representation.omit and (representation.attributes is None or name in representation.attributes)
     }
+    if representation.datasets is not None:
+        wanted = representation.datasets
+        chosen = {
+            name: [i for i in instances if i.get("datasetId", "@none") in wanted] for name, instances in kept.items()
+        }
+        kept = {name: instances for name, instances in chosen.items() if instances}
     shown = Entity(entity.id, entity.types, kept, entity.scope, entity.created_at, entity.modified_at)
     if representation.lang is not None:
         shown.attributes = {name: [_in_language(i, representation.lang) for i in v] for name, v in kept.items()}

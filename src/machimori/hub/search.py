@@ -27,7 +27,6 @@ from machimori.storage.tables import hub_entities as entities
 from machimori.storage.tables import hub_entity_types as types_table
 
 PATTERN_SECONDS = 0.02
-MAX_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,48 @@ class EntitySelector:
         return True
 
 
+_SCOPE_SEGMENT = regex.compile(r"^[\w\-]+$")
+
+
+@dataclass(frozen=True)
+class ScopeQuery:
+    """A scope query (§4.19): alternatives (`,`) of terms that must all hold (`;`); a term is a path whose
+    segment `+` stands for any one segment and whose last segment `#` for the path and all below it."""
+
+    alternatives: tuple[tuple[tuple[str, ...], ...], ...]
+
+    def matches(self, entity: Entity) -> bool:
+        scopes = [tuple(scope.strip("/").split("/")) for scope in entity.scope or []]
+        return any(all(any(_scope_term(term, s) for s in scopes) for term in terms) for terms in self.alternatives)
+
+
+def _scope_term(term: tuple[str, ...], scope: tuple[str, ...]) -> bool:
+    if term and term[-1] == "#":  # this path and everything below it (`/#`: any scope at all)
+        term = term[:-1]
+        if len(scope) < len(term):
+            return False
+        scope = scope[: len(term)]
+    return len(term) == len(scope) and all(t in ("+", s) for t, s in zip(term, scope, strict=True))
+
+
+def parse_scope_query(text: str) -> ScopeQuery:
+    """A scopeQ; BadRequestData if it is not one."""
+    alternatives = []
+    for alternative in text.replace("(", "").replace(")", "").split(","):
+        terms: list[tuple[str, ...]] = []
+        for term in alternative.split(";"):
+            segments = tuple(term.strip().removeprefix("/").split("/"))
+            valid = term.strip().startswith("/") and all(
+                _SCOPE_SEGMENT.match(segment) or segment == "+" or (segment == "#" and index == len(segments) - 1)
+                for index, segment in enumerate(segments)
+            )
+            if not valid or len(terms) >= 100:
+                raise bad_request(f"scopeQ: {term[:80]!r} is not a scope path / scopeQ が不正です")
+            terms.append(segments)
+        alternatives.append(tuple(terms))
+    return ScopeQuery(tuple(alternatives))
+
+
 @dataclass(frozen=True)
 class Selection:
     """What a query asks for (attributes: those an entity must have one of)."""
@@ -61,10 +102,13 @@ class Selection:
     attributes: frozenset[str] | None = None
     q: Query | None = None
     geo: GeoQuery | None = None
+    scope: ScopeQuery | None = None
 
     def matches(self, entity: Entity) -> bool:
         """Whether the entity (as the caller may see it) is selected."""
         if self.selectors and not any(selector.matches(entity) for selector in self.selectors):
+            return False
+        if self.scope is not None and not self.scope.matches(entity):
             return False
         if self.attributes is not None and not self.attributes & set(entity.attributes):
             return False
@@ -83,25 +127,21 @@ def compile_id_pattern(pattern: str) -> Any:
         ) from None
 
 
-def candidates(database: Database, tenant: str, selection: Selection, first: int = 200) -> Iterator[list[Entity]]:
-    """Every stored entity the selection might match, in id order, in chunks — the first of `first`, then
-    growing — so a page that the database answers exactly costs one small read (the selection still has
-    to decide)."""
+def candidates(database: Database, tenant: str, selection: Selection, chunk: int = 200) -> Iterator[Entity]:
+    """Every stored entity the selection might match, in id order (the selection still has to decide)."""
     condition = and_(entities.c.tenant == tenant, _prefilter(tenant, selection))
     after: str | None = None
-    chunk = max(first, 1)
     while True:
         query = select(entities.c.body).where(condition)
         if after is not None:
             query = query.where(entities.c.id > after)
         with database.engine.connect() as connection:
             bodies = list(connection.execute(query.order_by(entities.c.id).limit(chunk)).scalars())
-        if bodies:
-            yield [Entity.from_json(body) for body in bodies]
+        for body in bodies:
+            yield Entity.from_json(body)
         if len(bodies) < chunk:
             return
         after = bodies[-1]["id"]
-        chunk = min(chunk * 4, MAX_CHUNK)
 
 
 def _prefilter(tenant: str, selection: Selection) -> ColumnElement[bool]:

@@ -12,10 +12,10 @@ from fastapi.responses import Response
 from machimori.hub.caller import CallerOf
 from machimori.hub.entities import Entity, is_uri, parse_entity
 from machimori.hub.errors import bad_request, not_found
-from machimori.hub.representation import represent
+from machimori.hub.linked import represent_joined
 from machimori.hub.requests import body_context, json_body, link_context, now
 from machimori.hub.respond import entities_response
-from machimori.hub.routes.shape import Shape
+from machimori.hub.routes.shape import Shape, linker
 from machimori.hub.routes.writes import refusal
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
@@ -31,9 +31,9 @@ def _stored(caller: CallerOf, entity_id: str) -> Entity:
 
 
 @router.post("/entities", status_code=201, response_model=None)
-def create_entity(request: Request, caller: CallerOf) -> Response:
+async def create_entity(request: Request, caller: CallerOf) -> Response:
     """Create an entity (§5.6.1)."""
-    body = json_body(request)
+    body = await json_body(request)
     context = body_context(request.headers.get("content-type"), request.headers.get("link"), body)
     entity = parse_entity(body, caller.hub.contexts.active(context), now=now())
     decision = caller.may_write(entity, "create")
@@ -61,8 +61,10 @@ def retrieve_entity(
     wanted = representation.attributes
     if seen is None or (wanted and not wanted & set(seen.attributes)):
         raise not_found(f"no entity {entity_id} / エンティティがありません")
+    join, hops = shape.joined()
+    shown = represent_joined([seen], active, representation, join, hops, linker(caller))
     return entities_response(
-        represent(seen, active, representation), active, request.headers.get("accept"), geometry_property=shape.geometry
+        shown if join == "flat" else shown[0], active, request.headers.get("accept"), geometry_property=shape.geometry
     )
 
 

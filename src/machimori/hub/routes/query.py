@@ -19,12 +19,14 @@ from machimori.hub.entities import Entity, is_uri
 from machimori.hub.errors import bad_request
 from machimori.hub.geo import parse_geo_query
 from machimori.hub.jsonld import ActiveContext
+from machimori.hub.linked import Visible as Linker
+from machimori.hub.linked import represent_joined
 from machimori.hub.q import parse_q
 from machimori.hub.representation import ENTITY_MEMBERS, Representation, checked_names, parse_representation, represent
 from machimori.hub.requests import body_context, json_body, link_context
 from machimori.hub.respond import entities_response
-from machimori.hub.routes.shape import Shape
-from machimori.hub.search import EntitySelector, Selection, candidates, compile_id_pattern
+from machimori.hub.routes.shape import Shape, linker
+from machimori.hub.search import EntitySelector, Selection, candidates, compile_id_pattern, parse_scope_query
 from machimori.storage import Database
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD"])
@@ -70,10 +72,16 @@ def run_query(
     many match in all (counted to the end only if asked)."""
     page: list[Entity] = []
     matched = 0
-    for chunk in candidates(database, tenant, selection, first=offset + limit + 1):
-        matched = _take(visible(chunk), selection, page, matched, limit, offset)
+    batch: list[Entity] = []
+    for entity in candidates(database, tenant, selection):
+        batch.append(entity)
+        if len(batch) < 100:
+            continue
+        matched = _take(visible(batch), selection, page, matched, limit, offset)
+        batch = []
         if not count and len(page) >= limit:
-            break
+            return page, matched
+    matched = _take(visible(batch), selection, page, matched, limit, offset)
     return page, matched
 
 
@@ -96,9 +104,14 @@ def answer(
     context: ActiveContext,
     representation: Representation,
     geometry_property: str = "location",
+    join: tuple[str | None, int] = (None, 1),
+    visible: Linker | None = None,
 ) -> Response:
-    """A page of entities as the client accepts them, with the count if asked."""
-    body = [represent(entity, context, representation) for entity in entities]
+    """A page of entities as the client accepts them (with their linked entities if asked), with the count."""
+    if visible is not None and join[0] is not None:
+        body = represent_joined(entities, context, representation, join[0], join[1], visible)
+    else:
+        body = [represent(entity, context, representation) for entity in entities]
     headers = {"NGSILD-Results-Count": str(total)} if count else {}
     return entities_response(body, context, request.headers.get("accept"), headers, geometry_property=geometry_property)
 
@@ -119,10 +132,11 @@ class QueryParameters:
     limit: int
     offset: int
     count: bool
+    scopeQ: str | None = None
 
     def selection(self, context: ActiveContext) -> Selection:
         """What the parameters select, names expanded with the context; BadRequestData if they select nothing."""
-        if not (self.type or self.attrs or self.q or self.georel):
+        if not (self.type or self.attrs or self.q or self.georel or self.scopeQ):
             raise bad_request(
                 "a query needs type, attrs, q or a geo-query / type・attrs・q・ジオクエリのいずれかが必要です"
             )
@@ -136,6 +150,7 @@ class QueryParameters:
             checked_names(self.attrs, "attrs", context) if self.attrs else None,
             parse_q(self.q, context) if self.q else None,
             parse_geo_query(self.georel, self.geometry, self.coordinates, self.geoproperty, context),
+            parse_scope_query(self.scopeQ) if self.scopeQ else None,
         )
 
 
@@ -152,6 +167,7 @@ def query_parameters(
     limit: int | None = None,
     offset: int | None = None,
     count: bool = False,
+    scopeQ: Text = None,
 ) -> QueryParameters:
     """A dependency: the query parameters, the page checked."""
     checked_limit, checked_offset = _page(limit, offset, count)
@@ -168,6 +184,7 @@ def query_parameters(
         checked_limit,
         checked_offset,
         count,
+        scopeQ,
     )
 
 
@@ -188,11 +205,21 @@ def query_entities(request: Request, caller: CallerOf, parameters: Parameters, s
         parameters.offset,
         parameters.count,
     )
-    return answer(request, page, total, parameters.count, context, shape.parse(context), shape.geometry)
+    return answer(
+        request,
+        page,
+        total,
+        parameters.count,
+        context,
+        shape.parse(context),
+        shape.geometry,
+        shape.joined(),
+        linker(caller),
+    )
 
 
 @router.post("/entityOperations/query", response_model=None)
-def query_by_post(
+async def query_by_post(
     request: Request,
     caller: CallerOf,
     options: Annotated[str | None, Query(max_length=256)] = None,
@@ -201,7 +228,7 @@ def query_by_post(
     count: bool = False,
 ) -> Response:
     """Query entities with a Query document in the body (the POST form of the same query)."""
-    body = json_body(request)
+    body = await json_body(request)
     context = caller.hub.contexts.active(
         body_context(request.headers.get("content-type"), request.headers.get("link"), body)
     )
