@@ -10,7 +10,7 @@ from machimori.hub.broker import open_hub
 from machimori.hub.conformance import announce, refuse_public
 from machimori.hub.errors import ErrorType, NgsiLdError
 from machimori.hub.media import MediaTypes
-from machimori.hub.requests import UnsupportedMediaType, known_parameters
+from machimori.hub.requests import UnsupportedMediaType, known_parameters, load_body
 from machimori.hub.routes import attributes, batch, contexts, discovery, entities, open_data, purge, query
 from machimori.hub.routes import subscriptions as subscription_routes
 from machimori.platform import Platform
@@ -31,7 +31,7 @@ class TrailingSlash:
 
 
 PREFIXES = ("/ngsi-ld/", "/open-data/")
-CHECKED = [Depends(known_parameters)]
+CHECKED = [Depends(load_body), Depends(known_parameters)]  # the body is read before the (threaded) route
 
 
 def install(app: FastAPI, platform: Platform) -> None:

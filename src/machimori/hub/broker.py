@@ -15,6 +15,7 @@ from machimori.hub.notifications import Notifications
 from machimori.hub.store import EntityStore
 from machimori.hub.subscription_store import SubscriptionStore
 from machimori.platform import Platform
+from machimori.storage.group_commit import GroupCommit
 
 
 @dataclass
@@ -53,10 +54,11 @@ def open_hub(platform: Platform) -> Hub:
         load_model(platform.settings.city_model, load_catalog(())).datasets if platform.settings.city_model else []
     )
     catalogue = Catalogue.from_datasets(datasets, contexts)
+    writes = GroupCommit(platform.database)  # entity writes and their notifications share commits
     return Hub(
         contexts,
         catalogue,
-        EntityStore(platform.database),
+        EntityStore(platform.database, writes),
         SubscriptionStore(platform.database),
-        Notifications(platform, contexts, catalogue),
+        Notifications(platform, contexts, catalogue, writes=writes),
     )

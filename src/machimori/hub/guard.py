@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from machimori.diagnostics import InputError
@@ -28,7 +28,7 @@ from machimori.hub.entities import Entity, is_uri, parse_entity, render_entity
 from machimori.hub.errors import ErrorType, NgsiLdError, bad_request, not_found
 from machimori.hub.jsonld import ActiveContext, ContextValue
 from machimori.hub.q import Query, parse_q
-from machimori.hub.requests import JSON, UnsupportedMediaType, body_context, json_body, link_context, now
+from machimori.hub.requests import JSON, UnsupportedMediaType, body_context, json_body, link_context, load_body, now
 from machimori.hub.routes.writes import refusal
 from machimori.hub.upstream import Answer, Upstream, entity_path
 from machimori.hub.upstream_entities import answer_context, entity_from_answer
@@ -61,7 +61,7 @@ def install_guard(app: FastAPI, platform: Platform, upstream: Upstream) -> None:
         )
     app.state.hub = open_hub(platform)  # contexts and the city model's classification
     app.state.upstream = upstream
-    app.include_router(router)
+    app.include_router(router, dependencies=[Depends(load_body)])
 
     @app.exception_handler(NgsiLdError)
     async def ngsi_ld_error(request: Request, error: NgsiLdError) -> Response:
@@ -185,7 +185,7 @@ class Guard:
 
     async def create(self) -> Response:
         raw = await self.request.body()
-        entity = self.parsed(await json_body(self.request))
+        entity = self.parsed(json_body(self.request))
         decision = self.caller.may_write(entity, "create")
         if not decision.permit:
             raise refusal(decision)
@@ -204,7 +204,7 @@ class Guard:
             raise not_found(f"no entity {entity_id} / エンティティがありません")
         raw = await self.request.body()
         if typed and raw:
-            body = await json_body(self.request)
+            body = json_body(self.request)
             if isinstance(body, dict) and ("type" in body or "@type" in body):
                 given = self.parsed({**body, "id": entity_id})
                 types = given.types if what == "replace" else sorted(set(stored.types) | set(given.types))
@@ -307,7 +307,7 @@ class Guard:
         return self.filtered(answer, view, q, geo)
 
     async def batch_query(self) -> Response:
-        body = await json_body(self.request)
+        body = json_body(self.request)
         if not isinstance(body, dict):
             raise bad_request("a query is a JSON object / 問い合わせは JSON オブジェクトです")
         sent = {name: value for name, value in body.items() if name not in ("attrs", "pick", "omit")}

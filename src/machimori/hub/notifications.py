@@ -38,6 +38,7 @@ from machimori.identity.oauth.provider import AccessToken
 from machimori.ids import uuid7
 from machimori.platform import Platform
 from machimori.policy import Context, Subject
+from machimori.storage.group_commit import GroupCommit
 from machimori.web.security import service_subject, token_context
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,10 @@ class Notifications:
         contexts: Contexts,
         catalogue: Catalogue,
         clock: Callable[[], dt.datetime] = utc_now,
+        writes: GroupCommit | None = None,
     ) -> None:
         self.platform, self.contexts, self.catalogue, self.clock = platform, contexts, catalogue, clock
-        self.outbox = Outbox(platform.database, platform.notifier)
+        self.outbox = Outbox(platform.database, platform.notifier, writes)
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from machimori.clock import as_utc
 from machimori.hub.entities import Entity
@@ -21,6 +21,7 @@ from machimori.hub.subscription_store import Stored, live, stored
 from machimori.hub.subscriptions import Subscription
 from machimori.ids import uuid7
 from machimori.storage import Database
+from machimori.storage.group_commit import GroupCommit
 from machimori.storage.notify import Notifier
 from machimori.storage.tables import hub_notifications, hub_subscriptions
 
@@ -61,8 +62,9 @@ def retry_delay(attempts: int) -> dt.timedelta:
 class Outbox:
     """Queue changes for subscriptions and hand them out for delivery."""
 
-    def __init__(self, database: Database, notifier: Notifier) -> None:
+    def __init__(self, database: Database, notifier: Notifier, writes: GroupCommit | None = None) -> None:
         self.database, self.notifier = database, notifier
+        self.writes = writes or GroupCommit(database)
 
     def queue(
         self,
@@ -71,9 +73,10 @@ class Outbox:
         concerns: Callable[[Subscription, Change], bool],
         now: dt.datetime,
     ) -> int:
-        """Queue each change for every live subscription of the tenant it concerns, in one transaction;
-        how many notifications were queued."""
-        with self.database.begin() as connection:
+        """Queue each change for every live subscription of the tenant it concerns, in one transaction (perhaps
+        shared with other requests' writes); how many notifications were queued."""
+
+        def job(connection: Connection) -> int:
             subscriptions = live(connection, tenant, now) if changes else []
             rows = [
                 _row(tenant, found, change, now)
@@ -84,7 +87,9 @@ class Outbox:
             if rows:
                 connection.execute(insert(hub_notifications), rows)
                 self.notifier.publish(connection, CHANNEL, tenant)
-        return len(rows)
+            return len(rows)
+
+        return self.writes.run(job)
 
     def claim(self, now: dt.datetime, limit: int) -> Batch | None:
         """Lease the subscription with the oldest due change and take up to limit of its due changes."""

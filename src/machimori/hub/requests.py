@@ -116,9 +116,15 @@ def now() -> str:
     return utc_now().isoformat().replace("+00:00", "Z")
 
 
-async def json_body(request: Request) -> Any:
+async def load_body(request: Request) -> None:
+    """A dependency of every NGSI-LD route: the body read before the route runs (in a worker thread, so
+    database work never holds up the event loop)."""
+    request.state.body = await request.body()
+
+
+def json_body(request: Request) -> Any:
     """The request's body parsed as JSON; InvalidRequest if it is not JSON."""
     try:
-        return json.loads(await request.body())
+        return json.loads(getattr(request.state, "body", b""))
     except (ValueError, UnicodeDecodeError):
         raise NgsiLdError(ErrorType.InvalidRequest, "the body is not valid JSON / 本文が JSON ではありません") from None

@@ -27,6 +27,7 @@ from machimori.storage.tables import hub_entities as entities
 from machimori.storage.tables import hub_entity_types as types_table
 
 PATTERN_SECONDS = 0.02
+MAX_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -127,21 +128,25 @@ def compile_id_pattern(pattern: str) -> Any:
         ) from None
 
 
-def candidates(database: Database, tenant: str, selection: Selection, chunk: int = 200) -> Iterator[Entity]:
-    """Every stored entity the selection might match, in id order (the selection still has to decide)."""
+def candidates(database: Database, tenant: str, selection: Selection, first: int = 200) -> Iterator[list[Entity]]:
+    """Every stored entity the selection might match, in id order, in chunks — the first of `first`, then
+    growing — so a page that the database answers exactly costs one small read (the selection still has
+    to decide)."""
     condition = and_(entities.c.tenant == tenant, _prefilter(tenant, selection))
     after: str | None = None
+    chunk = max(first, 1)
     while True:
         query = select(entities.c.body).where(condition)
         if after is not None:
             query = query.where(entities.c.id > after)
         with database.engine.connect() as connection:
             bodies = list(connection.execute(query.order_by(entities.c.id).limit(chunk)).scalars())
-        for body in bodies:
-            yield Entity.from_json(body)
+        if bodies:
+            yield [Entity.from_json(body) for body in bodies]
         if len(bodies) < chunk:
             return
         after = bodies[-1]["id"]
+        chunk = min(chunk * 4, MAX_CHUNK)
 
 
 def _prefilter(tenant: str, selection: Selection) -> ColumnElement[bool]:
@@ -179,8 +184,13 @@ def _has_type(tenant: str, name: str) -> ColumnElement[bool]:
     return exists().where(types_table.c.tenant == tenant, types_table.c.type == name, types_table.c.id == entities.c.id)
 
 
-def _has_value(tenant: str, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(values.c.tenant == tenant, values.c.id == entities.c.id, *conditions)
+def _has_value(tenant: str, named: ColumnElement[bool], *value: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Some value of the entity's attribute (satisfying `value`, if given). A condition on the value is
+    answered from the value index once (an uncorrelated IN, cheap when the condition selects); presence
+    alone is probed entity by entity."""
+    if value:
+        return entities.c.id.in_(select(values.c.id).where(values.c.tenant == tenant, named, *value))
+    return exists().where(values.c.tenant == tenant, values.c.id == entities.c.id, named)
 
 
 def _node(tenant: str, node: Node) -> ColumnElement[bool]:

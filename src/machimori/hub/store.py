@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from machimori.hub.entities import MAIN_MEMBER, Entity
 from machimori.hub.errors import ErrorType, NgsiLdError
 from machimori.storage import Database
+from machimori.storage.group_commit import GroupCommit
 from machimori.storage.tables import hub_attribute_values, hub_entities, hub_entity_types
 
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
@@ -64,8 +65,9 @@ def _points(geometry: Any) -> Iterable[Sequence[float]]:
 class EntityStore:
     """Entities per tenant: one row each, a row per type, and an index of their attribute values."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, writes: GroupCommit | None = None) -> None:
         self.database = database
+        self.writes = writes or GroupCommit(database)
 
     def create(self, tenant: str, entity: Entity) -> None:
         """Store a new entity; AlreadyExists if the tenant has one with that id."""
@@ -94,49 +96,55 @@ class EntityStore:
         return bool(self.put_many(tenant, [], [entity]))
 
     def put_many(self, tenant: str, created: Sequence[Entity], replaced: Sequence[Entity]) -> int:
-        """Insert new entities and overwrite stored ones, all in one transaction; how many were overwritten.
-
-        IntegrityError if one of `created` exists (nothing is written then).
-        """
-        ids = [entity.id for entity in replaced]
-        present: set[str] = set()
-        with self.database.begin() as connection:
-            for start in range(0, len(ids), 500):  # replaced: removed with their index rows, then inserted again
-                chunk = ids[start : start + 500]
-                present.update(
-                    connection.execute(
-                        delete(hub_entities)
-                        .where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(chunk))
-                        .returning(hub_entities.c.id)
-                    ).scalars()
-                )
-                self._forget(connection, tenant, chunk)
-            written = [*created, *(entity for entity in replaced if entity.id in present)]
-            if written:
-                connection.execute(insert(hub_entities), [self._row(tenant, entity) for entity in written])
-            types = [{"tenant": tenant, "type": t, "id": e.id} for e in written for t in e.types]
-            values = [
-                {"tenant": tenant, "id": e.id, "attribute": name, "number": number, "text": text}
-                for e in written
-                for name, number, text in indexed_values(e)
-            ]
-            if types:
-                connection.execute(insert(hub_entity_types), types)
-            if values:
-                connection.execute(insert(hub_attribute_values), values)
-        return len(present)
+        """Insert new entities and overwrite stored ones, all in one transaction (perhaps shared with other
+        requests' writes); how many were overwritten. IntegrityError if one of `created` exists (nothing of
+        this call is written then)."""
+        return self.writes.run(lambda connection: self._put(connection, tenant, created, replaced))
 
     def delete(self, tenant: str, entity_id: str) -> bool:
         return bool(self.delete_many(tenant, [entity_id]))
 
     def delete_many(self, tenant: str, entity_ids: Sequence[str]) -> int:
         """Delete these entities in one transaction; how many there were."""
-        with self.database.begin() as connection:
-            removed = connection.execute(
-                delete(hub_entities).where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(list(entity_ids)))
+        return self.writes.run(lambda connection: self._delete(connection, tenant, entity_ids))
+
+    def _put(self, connection: Connection, tenant: str, created: Sequence[Entity], replaced: Sequence[Entity]) -> int:
+        ids = [entity.id for entity in replaced]
+        present: set[str] = set()
+        for start in range(0, len(ids), 500):  # replaced: removed with their index rows, then inserted again
+            chunk = ids[start : start + 500]
+            present.update(
+                connection.execute(
+                    delete(hub_entities)
+                    .where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(chunk))
+                    .returning(hub_entities.c.id)
+                ).scalars()
+            )
+            self._forget(connection, tenant, chunk)
+        written = [*created, *(entity for entity in replaced if entity.id in present)]
+        if written:
+            connection.execute(insert(hub_entities), [self._row(tenant, entity) for entity in written])
+        types = [{"tenant": tenant, "type": t, "id": e.id} for e in written for t in e.types]
+        values = [
+            {"tenant": tenant, "id": e.id, "attribute": name, "number": number, "text": text}
+            for e in written
+            for name, number, text in indexed_values(e)
+        ]
+        if types:
+            connection.execute(insert(hub_entity_types), types)
+        if values:
+            connection.execute(insert(hub_attribute_values), values)
+        return len(present)
+
+    def _delete(self, connection: Connection, tenant: str, entity_ids: Sequence[str]) -> int:
+        removed = 0
+        for start in range(0, len(entity_ids), 500):
+            chunk = list(entity_ids[start : start + 500])
+            removed += connection.execute(
+                delete(hub_entities).where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(chunk))
             ).rowcount
-            self._forget(connection, tenant, entity_ids)
-        return int(removed)
+            self._forget(connection, tenant, chunk)
+        return removed
 
     @staticmethod
     def _forget(connection: Connection, tenant: str, entity_ids: Sequence[str]) -> None:

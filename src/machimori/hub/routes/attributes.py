@@ -28,10 +28,10 @@ ENTITY = "/entities/{entity_id:path}"
 Options = Annotated[str | None, Query(max_length=256)]
 
 
-async def _fragment(request: Request, caller: CallerOf) -> tuple[Any, ActiveContext]:
+def _fragment(request: Request, caller: CallerOf) -> tuple[Any, ActiveContext]:
     """The request's body and the active context it is read with (§6.3.5)."""
     media_type(request.headers.get("content-type"))
-    body = await json_body(request)
+    body = json_body(request)
     context = body_context(request.headers.get("content-type"), request.headers.get("link"), body)
     return body, caller.hub.contexts.active(context)
 
@@ -78,9 +78,9 @@ def _answer(outcome: Outcome, context: ActiveContext) -> Response:
 
 
 @router.post(ENTITY + "/attrs", status_code=204, response_model=None)
-async def append_attributes(request: Request, entity_id: str, caller: CallerOf, options: Options = None) -> Response:
+def append_attributes(request: Request, entity_id: str, caller: CallerOf, options: Options = None) -> Response:
     """Append attributes (§5.6.3); with options=noOverwrite existing ones are kept and reported."""
-    body, context = await _fragment(request, caller)
+    body, context = _fragment(request, caller)
     stored = _writable(caller, entity_id, "append")
     overwrite = "noOverwrite" not in (options or "").split(",")
     outcome = mutations.append_attributes(stored, body, context, now=now(), overwrite=overwrite)
@@ -90,9 +90,9 @@ async def append_attributes(request: Request, entity_id: str, caller: CallerOf, 
 
 
 @router.patch(ENTITY + "/attrs", status_code=204, response_model=None)
-async def update_attributes(request: Request, entity_id: str, caller: CallerOf) -> Response:
+def update_attributes(request: Request, entity_id: str, caller: CallerOf) -> Response:
     """Update attributes (§5.6.2): only those the entity has; the others are reported."""
-    body, context = await _fragment(request, caller)
+    body, context = _fragment(request, caller)
     stored = _writable(caller, entity_id, "update")
     outcome = mutations.update_attributes(stored, body, context, now=now())
     if outcome.entity != stored:
@@ -101,9 +101,9 @@ async def update_attributes(request: Request, entity_id: str, caller: CallerOf) 
 
 
 @router.patch(ENTITY + "/attrs/{attr_id}", status_code=204, response_model=None)
-async def update_attribute(request: Request, entity_id: str, attr_id: str, caller: CallerOf) -> Response:
+def update_attribute(request: Request, entity_id: str, attr_id: str, caller: CallerOf) -> Response:
     """Partial attribute update (§5.6.4)."""
-    body, context = await _fragment(request, caller)
+    body, context = _fragment(request, caller)
     expanded = _attribute(attr_id, context)
     stored = _writable(caller, entity_id, "update-attribute")
     _save(
@@ -116,9 +116,9 @@ async def update_attribute(request: Request, entity_id: str, attr_id: str, calle
 
 
 @router.put(ENTITY + "/attrs/{attr_id}", status_code=204, response_model=None)
-async def replace_attribute(request: Request, entity_id: str, attr_id: str, caller: CallerOf) -> Response:
+def replace_attribute(request: Request, entity_id: str, attr_id: str, caller: CallerOf) -> Response:
     """Replace an attribute (§5.6.19)."""
-    body, context = await _fragment(request, caller)
+    body, context = _fragment(request, caller)
     expanded = _attribute(attr_id, context)
     stored = _writable(caller, entity_id, "replace-attribute")
     changed = mutations.replace_attribute(stored, attr_id, expanded, body, context, now=now())
@@ -149,18 +149,18 @@ def delete_attribute(
 
 
 @router.put(ENTITY, status_code=204, response_model=None)
-async def replace_entity(request: Request, entity_id: str, caller: CallerOf) -> Response:
+def replace_entity(request: Request, entity_id: str, caller: CallerOf) -> Response:
     """Replace an entity (§5.6.18): everything but its id and createdAt."""
-    body, context = await _fragment(request, caller)
+    body, context = _fragment(request, caller)
     stored = _writable(caller, entity_id, "replace")
     _save(caller, stored, mutations.replace_entity(stored, body, context, now=now()), "replace")
     return Response(status_code=204)
 
 
 @router.patch(ENTITY, status_code=204, response_model=None)
-async def merge_entity(request: Request, entity_id: str, caller: CallerOf) -> Response:
+def merge_entity(request: Request, entity_id: str, caller: CallerOf) -> Response:
     """Merge an entity (§5.6.17): attributes merged, urn:ngsi-ld:null deletes."""
-    body, context = await _fragment(request, caller)
+    body, context = _fragment(request, caller)
     stored = _writable(caller, entity_id, "merge")
     _save(caller, stored, mutations.merge_entity(stored, body, context, now=now()), "merge")
     return Response(status_code=204)

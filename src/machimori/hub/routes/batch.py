@@ -65,9 +65,9 @@ def _limit(request: Request) -> int:
     return int(getattr(request.app.state, "ngsi_ld_batch_limit", MAX_ENTITIES))
 
 
-async def _array(request: Request) -> list[Any]:
+def _array(request: Request) -> list[Any]:
     """The request's body: a JSON array of at most the limit's entries."""
-    body = await json_body(request)
+    body = json_body(request)
     if not isinstance(body, list) or not body:
         raise bad_request("the body must be a non-empty JSON array / 本文は空でない JSON 配列です")
     if len(body) > _limit(request):
@@ -86,13 +86,13 @@ class TooMany(NgsiLdError):
         return super().response(413)
 
 
-async def _items(request: Request, caller: Caller, result: _Result) -> list[_Item]:
+def _items(request: Request, caller: Caller, result: _Result) -> list[_Item]:
     """The request's entities, each with its context; one that is malformed is an error entry (§6.3.5)."""
     kind = media_type(request.headers.get("content-type"))
     linked = link_context(request.headers.get("link"))
     if kind == JSON_LD and linked is not None:
         raise bad_request("application/ld+json carries its @context in the body, not in a Link header")
-    body = await _array(request)
+    body = _array(request)
     if not all(isinstance(entry, dict) for entry in body):
         raise bad_request("every entry must be an entity (a JSON object) / 各要素はエンティティです")
     shared = caller.hub.contexts.active(linked) if kind != JSON_LD else None
@@ -146,12 +146,12 @@ def _order(created: list[Entity], replaced: list[Entity]) -> list[str]:
 
 
 @router.post("/create", response_model=None)
-async def create(request: Request, caller: CallerOf) -> Response:
+def create(request: Request, caller: CallerOf) -> Response:
     """Create entities (§5.6.7): 201 with their ids, or 207."""
     result = _Result()
     at = now()
     new: dict[str, Entity] = {}
-    for item in await _items(request, caller, result):
+    for item in _items(request, caller, result):
         try:
             entity = parse_entity(item.body, item.context, now=at)
             if entity.id in new:
@@ -177,14 +177,14 @@ async def create(request: Request, caller: CallerOf) -> Response:
 
 
 @router.post("/upsert", response_model=None)
-async def upsert(request: Request, caller: CallerOf, options: Options = None) -> Response:
+def upsert(request: Request, caller: CallerOf, options: Options = None) -> Response:
     """Create or replace (options=update: append to) entities (§5.6.8): 201 with the ids created, 204, or 207."""
     flags = set((options or "").split(","))
     if {"replace", "update"} <= flags:
         raise bad_request("options: replace or update, not both / replace と update は同時に指定できません")
     result = _Result()
     at = now()
-    items = await _items(request, caller, result)
+    items = _items(request, caller, result)
     existing = caller.hub.store.get_many(caller.tenant, list(dict.fromkeys(item.id for item in items)))
     current: dict[str, Entity] = {}  # what each id becomes, in the order first met
     for item in items:
@@ -215,7 +215,7 @@ async def upsert(request: Request, caller: CallerOf, options: Options = None) ->
 
 
 @router.post("/update", response_model=None)
-async def update(request: Request, caller: CallerOf, options: Options = None) -> Response:
+def update(request: Request, caller: CallerOf, options: Options = None) -> Response:
     """Append attributes to existing entities (§5.6.9; options=noOverwrite keeps existing ones): 204 or 207."""
     overwrite = "noOverwrite" not in (options or "").split(",")
 
@@ -223,27 +223,27 @@ async def update(request: Request, caller: CallerOf, options: Options = None) ->
         outcome = mutations.append_attributes(stored, item.body, item.context, now=at, overwrite=overwrite)
         return outcome.entity, [item.context.compact(name) for name, _ in outcome.not_updated]
 
-    return await _change(request, caller, "update", change)
+    return _change(request, caller, "update", change)
 
 
 @router.post("/merge", response_model=None)
-async def merge(request: Request, caller: CallerOf) -> Response:
+def merge(request: Request, caller: CallerOf) -> Response:
     """Merge entities (§5.6.20): 204 or 207."""
 
     def change(stored: Entity, item: _Item, at: str) -> tuple[Entity, list[str]]:
         return mutations.merge_entity(stored, item.body, item.context, now=at), []
 
-    return await _change(request, caller, "merge", change)
+    return _change(request, caller, "merge", change)
 
 
 Change = Callable[[Entity, _Item, str], tuple[Entity, list[str]]]
 
 
-async def _change(request: Request, caller: Caller, what: str, change: Change) -> Response:
+def _change(request: Request, caller: Caller, what: str, change: Change) -> Response:
     """Change existing entities one by one in memory, then write those allowed together."""
     result = _Result()
     at = now()
-    items = await _items(request, caller, result)
+    items = _items(request, caller, result)
     existing = caller.hub.store.get_many(caller.tenant, list(dict.fromkeys(item.id for item in items)))
     current: dict[str, Entity] = {}
     left: dict[str, list[str]] = {}
@@ -276,12 +276,12 @@ async def _change(request: Request, caller: Caller, what: str, change: Change) -
 
 
 @router.post("/delete", response_model=None)
-async def delete(request: Request, caller: CallerOf) -> Response:
+def delete(request: Request, caller: CallerOf) -> Response:
     """Delete entities by id (§5.6.10): 204 or 207; one the caller may not write is not found."""
     media_type(request.headers.get("content-type"))
     result = _Result()
     ids: dict[str, None] = {}
-    for entity_id in await _array(request):
+    for entity_id in _array(request):
         if not isinstance(entity_id, str):
             raise bad_request("the body must be an array of entity ids / 本文は id の配列です")
         if not is_uri(entity_id):

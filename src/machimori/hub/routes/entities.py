@@ -31,9 +31,9 @@ def _stored(caller: CallerOf, entity_id: str) -> Entity:
 
 
 @router.post("/entities", status_code=201, response_model=None)
-async def create_entity(request: Request, caller: CallerOf) -> Response:
+def create_entity(request: Request, caller: CallerOf) -> Response:
     """Create an entity (§5.6.1)."""
-    body = await json_body(request)
+    body = json_body(request)
     context = body_context(request.headers.get("content-type"), request.headers.get("link"), body)
     entity = parse_entity(body, caller.hub.contexts.active(context), now=now())
     decision = caller.may_write(entity, "create")

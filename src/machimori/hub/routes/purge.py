@@ -101,10 +101,11 @@ def _writable_matches(caller: Caller, selection: Selection) -> list[Entity]:
                 refused.append((entity.id, decision))
         batch.clear()
 
-    for entity in candidates(caller.platform.database, caller.tenant, selection):
-        batch.append(entity)
-        if len(batch) >= CHUNK:
-            settle()
+    for chunk in candidates(caller.platform.database, caller.tenant, selection):
+        for entity in chunk:
+            batch.append(entity)
+            if len(batch) >= CHUNK:
+                settle()
     settle()
     caller.refused("purge", refused)
     return found

@@ -72,16 +72,10 @@ def run_query(
     many match in all (counted to the end only if asked)."""
     page: list[Entity] = []
     matched = 0
-    batch: list[Entity] = []
-    for entity in candidates(database, tenant, selection):
-        batch.append(entity)
-        if len(batch) < 100:
-            continue
-        matched = _take(visible(batch), selection, page, matched, limit, offset)
-        batch = []
+    for chunk in candidates(database, tenant, selection, first=offset + limit + 1):
+        matched = _take(visible(chunk), selection, page, matched, limit, offset)
         if not count and len(page) >= limit:
-            return page, matched
-    matched = _take(visible(batch), selection, page, matched, limit, offset)
+            break
     return page, matched
 
 
@@ -219,7 +213,7 @@ def query_entities(request: Request, caller: CallerOf, parameters: Parameters, s
 
 
 @router.post("/entityOperations/query", response_model=None)
-async def query_by_post(
+def query_by_post(
     request: Request,
     caller: CallerOf,
     options: Annotated[str | None, Query(max_length=256)] = None,
@@ -228,7 +222,7 @@ async def query_by_post(
     count: bool = False,
 ) -> Response:
     """Query entities with a Query document in the body (the POST form of the same query)."""
-    body = await json_body(request)
+    body = json_body(request)
     context = caller.hub.contexts.active(
         body_context(request.headers.get("content-type"), request.headers.get("link"), body)
     )

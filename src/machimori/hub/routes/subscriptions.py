@@ -61,9 +61,9 @@ def _audit(caller: Caller, what: str, subscription_id: str, **extra: str | None)
 
 
 @router.post("/subscriptions", status_code=201, response_model=None)
-async def create_subscription(request: Request, caller: CallerOf) -> Response:
+def create_subscription(request: Request, caller: CallerOf) -> Response:
     """Create a subscription (§5.8.1) owned by the calling service."""
-    body = await json_body(request)
+    body = json_body(request)
     context = body_context(request.headers.get("content-type"), request.headers.get("link"), body)
     now = utc_now()
     subscription = parse_subscription(
@@ -105,10 +105,10 @@ def retrieve_subscription(request: Request, subscription_id: str, caller: Caller
 
 
 @router.patch("/subscriptions/{subscription_id:path}", status_code=204, response_model=None)
-async def update_subscription(request: Request, subscription_id: str, caller: CallerOf) -> Response:
+def update_subscription(request: Request, subscription_id: str, caller: CallerOf) -> Response:
     """Change one of the calling service's subscriptions (§5.8.2); its authority stays as it was made."""
     found = _mine(caller, subscription_id)
-    body = await json_body(request)
+    body = json_body(request)
     context = body_context(request.headers.get("content-type"), request.headers.get("link"), body)
     now = utc_now()
     changed = patch_subscription(found.subscription, body, context, caller.hub.contexts, now=now)
