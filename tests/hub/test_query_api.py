@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from machimori.hub.entities import parse_entity
 from machimori.platform import Platform
 from machimori.storage.tables import hub_entities
 
@@ -114,7 +115,10 @@ def test_an_entity_of_several_types_is_found_by_each(town: Town) -> None:  # noq
     platform, client = town
     _, bousai = bearer(platform, client, "minato-bousai")
     both = {**river(1, 1.0), "type": [WATER, "https://example.org/Gauge"]}
-    assert client.post("/ngsi-ld/v1/entities", json=both, headers=bousai).status_code == 201
+    refused = client.post("/ngsi-ld/v1/entities", json=both, headers=bousai)
+    assert refused.status_code == 400 and refused.json()["rule"] == "owner-write"  # a type nobody owns: no writer
+    hub = client.app.state.hub
+    hub.store.create("", parse_entity(both, hub.contexts.active(None), now="2026-12-01T00:00:00Z"))
     assert query(client, bousai, type="https://example.org/Gauge") == ["urn:ngsi-ld:WaterObserved:river-001"]
     assert query(client, bousai, type=f"{WATER};https://example.org/Gauge") == ["urn:ngsi-ld:WaterObserved:river-001"]
     assert query(client, bousai, type=f"{WATER};https://example.org/Other") == []

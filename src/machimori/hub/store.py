@@ -24,6 +24,7 @@ from machimori.storage.tables import hub_attribute_values, hub_entities, hub_ent
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 Box = tuple[float, float, float, float]
 MAX_INDEXED_TEXT = 256
+STATISTICS_EVERY = 50_000  # entities written between refreshes of SQLite's planner statistics
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,26 @@ class EntityStore:
     def __init__(self, database: Database, writes: GroupCommit | None = None) -> None:
         self.database = database
         self.writes = writes or GroupCommit(database)
+        self._written_since_statistics = 0
+        self.refresh_statistics()
+
+    def refresh_statistics(self) -> None:
+        """Refresh SQLite's query-planner statistics of the hub's tables (sampled, so it takes milliseconds at
+        any size); without them SQLite may plan a q query as a scan per entity. PostgreSQL's autovacuum
+        does this itself."""
+        if not self.database.is_sqlite:
+            return
+        with self.database.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            for table in (hub_entities, hub_entity_types, hub_attribute_values):
+                connection.exec_driver_sql(f"ANALYZE {table.name}")
+            connection.commit()
+
+    def _count_written(self, rows: int) -> None:
+        self._written_since_statistics += rows
+        if self._written_since_statistics >= STATISTICS_EVERY:
+            self._written_since_statistics = 0
+            self.refresh_statistics()
 
     def create(self, tenant: str, entity: Entity) -> None:
         """Store a new entity; AlreadyExists if the tenant has one with that id."""
@@ -99,7 +120,9 @@ class EntityStore:
         """Insert new entities and overwrite stored ones, all in one transaction (perhaps shared with other
         requests' writes); how many were overwritten. IntegrityError if one of `created` exists (nothing of
         this call is written then)."""
-        return self.writes.run(lambda connection: self._put(connection, tenant, created, replaced))
+        overwritten = self.writes.run(lambda connection: self._put(connection, tenant, created, replaced))
+        self._count_written(len(created) + len(replaced))
+        return overwritten
 
     def delete(self, tenant: str, entity_id: str) -> bool:
         return bool(self.delete_many(tenant, [entity_id]))
