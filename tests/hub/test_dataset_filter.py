@@ -58,3 +58,12 @@ def test_the_api_filters_instances_on_query_and_retrieve(town: tuple[Platform, T
     assert found.status_code == 200 and found.json()[0]["name"] == NAMES[2]
     one = client.get(f"/ngsi-ld/v1/entities/{gauge['id']}", params={"datasetId": "@none"}, headers=bousai)
     assert one.json()["name"] == NAMES[0]
+
+
+def test_pick_leaves_out_the_id_unless_picked_and_empty_names_are_refused() -> None:
+    assert set(_shown(pick="name")) == {"name"} and set(_shown(pick="id,name")) == {"id", "name"}
+    assert set(_shown(attrs="name")) == {"id", "type", "name"}  # attrs keeps the entity's own members
+    for text in ("id,,name", "name,", ","):
+        with pytest.raises(NgsiLdError) as raised:
+            parse_representation(CONTEXT, pick=text)
+        assert raised.value.kind is ErrorType.BadRequestData

@@ -42,8 +42,8 @@ class Representation:
 
 def checked_names(text: str, name: str, context: ActiveContext) -> frozenset[str]:
     """Comma-separated names, expanded (id, type and scope kept as they are); BadRequestData if one is invalid."""
-    names = [item for item in text.split(",") if item]
-    if not names or len(names) > 100:
+    names = text.split(",")
+    if not all(names) or len(names) > 100:
         raise bad_request(f"{name}: a comma-separated list of names / {name} は名前の並びです")
     for item in names:
         if _FORBIDDEN & set(item) or any(c.isspace() for c in item) or len(item) > 512:
@@ -119,12 +119,8 @@ def represent(entity: Entity, context: ActiveContext, representation: Representa
     if representation.form == "concise":
         body = {name: _concise(value) if name not in ENTITY_MEMBERS else value for name, value in body.items()}
     for member in ENTITY_MEMBERS:
-        if member in representation.omit or (
-            representation.pick is not None and member != "id" and member not in representation.pick
-        ):
+        if member in representation.omit or (representation.pick is not None and member not in representation.pick):
             body.pop(member, None)
-    if "id" in representation.omit:
-        body.pop("id", None)
     return body
 
 
