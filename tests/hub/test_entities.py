@@ -109,7 +109,6 @@ def test_several_instances_are_told_apart_by_dataset_id(context: ActiveContext) 
 @pytest.mark.parametrize(
     ("payload", "complaint"),
     [
-        ([], "JSON object"),
         ({"type": "Vehicle"}, "URI"),
         ({"id": "not a uri", "type": "Vehicle"}, "URI"),
         ({"id": "urn:ngsi-ld:V:1"}, "type"),
@@ -133,3 +132,9 @@ def test_malformed_entities_are_bad_request_data(context: ActiveContext, payload
     with pytest.raises(NgsiLdError, match=complaint) as raised:
         parse_entity(payload, context, now=NOW)
     assert raised.value.kind is ErrorType.BadRequestData
+
+
+def test_a_body_that_is_not_an_object_is_an_invalid_request(context: ActiveContext) -> None:
+    with pytest.raises(NgsiLdError, match="JSON object") as raised:  # ETSI suite 001_02_02
+        parse_entity([], context, now=NOW)
+    assert raised.value.kind is ErrorType.InvalidRequest
