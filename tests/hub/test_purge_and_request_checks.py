@@ -77,6 +77,9 @@ def test_an_unacceptable_accept_is_406_and_an_unsupported_body_415(town: Town) -
     url = "/ngsi-ld/v1/entities/urn:ngsi-ld:WaterObserved:river-000"
     assert client.get(url, headers={**bousai, "Accept": "application/xml"}).status_code == 406
     assert client.get(url, headers={**bousai, "Accept": "application/geo+json"}).status_code == 200
+    query = {"type": "Query", "entities": [{"type": WATER}]}
+    geo = {**bousai, "Accept": "application/geo+json"}
+    assert client.post("/ngsi-ld/v1/entityOperations/query", json=query, headers=geo).status_code == 200
     assert client.get(url, headers={**bousai, "Accept": "text/html, */*;q=0.1"}).status_code == 200
     geo_elsewhere = client.get("/ngsi-ld/v1/subscriptions", headers={**bousai, "Accept": "application/geo+json"})
     assert geo_elsewhere.status_code == 406

@@ -42,7 +42,10 @@ class MediaTypes:
         accept = _kinds(headers.get("accept", ""))
         if accept:
             allowed = set(ACCEPTABLE)
-            if scope["method"] == "GET" and GEO_JSON_PATHS.match(scope["path"].rstrip("/")):
+            path = scope["path"].rstrip("/")
+            if (scope["method"] == "GET" and GEO_JSON_PATHS.match(path)) or (
+                scope["method"] == "POST" and path == "/ngsi-ld/v1/entityOperations/query"
+            ):
                 allowed.add("application/geo+json")
             if not allowed & set(accept):
                 return NgsiLdError(
