@@ -88,3 +88,14 @@ def test_a_deleted_entity_s_personal_data_needs_consent_too(quiet: Quiet, receiv
     assert quiet.hub.notifications.deliver_due() == 1
     gone = receiver.bodies()[0]["data"][0]
     assert LOCATION not in gone and gone["deviceName"]["previousValue"] == "見守りタグ 7"
+
+
+def test_without_show_changes_a_deleted_attribute_is_shown_as_deleted_only(quiet: Quiet, receiver: Receiver) -> None:  # noqa: F811
+    before = stored_watch()
+    after = replace(before, attributes={k: v for k, v in before.attributes.items() if k != NAME})
+    care = quiet.owner("aoba-care")
+    subscription = watch_subscription(receiver, notificationTrigger=["attributeDeleted"])
+    quiet.hub.subscriptions.create("", care, subscription, quiet.now[0])
+    quiet.hub.changed("", before, after)
+    assert quiet.hub.notifications.deliver_due() == 1
+    assert receiver.bodies()[0]["data"][0]["deviceName"] == {"type": "Property", "value": "urn:ngsi-ld:null"}

@@ -30,7 +30,7 @@ from machimori.hub.enforce import Filtered, filter_entity, resident_of
 from machimori.hub.entities import Entity
 from machimori.hub.jsonld import CORE_CONTEXT, Contexts
 from machimori.hub.outbox import CHANNEL, Batch, Change, Outbox, Pending
-from machimori.hub.rendering import render_notified, with_previous
+from machimori.hub.rendering import render_notified, with_changes, with_previous
 from machimori.hub.subscription_store import Owner, Stored
 from machimori.hub.triggers import fired, matches, selected
 from machimori.identity.oauth.clients import find_client
@@ -190,12 +190,19 @@ class Notifications:
             gone = with_previous(gone, before)
             self._log_personal(found, change, seen_before, gone)
             return gone
+        previous = subscription.show_changes and self._same_resident(tenant, change)  # else the audit trail misses one
+        after = with_changes(after, before, previous=previous)  # deleted attributes shown as deleted (urn:ngsi-ld:null)
         chosen = subscription.attributes
         if chosen is not None:
             after = replace(after, attributes={k: v for k, v in after.attributes.items() if k in chosen})
-        if subscription.show_changes and self._same_resident(tenant, change):  # else the audit trail would miss one
-            after = with_previous(after, before)
         self._log_personal(found, change, seen_after, after)
+        deleted = [
+            name for name in after.attributes if seen_after.entity is None or name not in seen_after.entity.attributes
+        ]
+        if previous and deleted:  # deleted attributes' previous values were decided on the entity as it was
+            self._log_personal(
+                found, change, seen_before, replace(after, attributes={k: after.attributes[k] for k in deleted})
+            )
         return after
 
     def _same_resident(self, tenant: str, change: Pending) -> bool:

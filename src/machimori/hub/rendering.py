@@ -51,11 +51,11 @@ def render_notified(
 NULL = "urn:ngsi-ld:null"
 
 
-def with_previous(after: Entity, before: Entity | None) -> Entity:
-    """The entity with each changed attribute instance carrying what it was (showChanges: previousValue,
-    previousObject, previousLanguageMap, …), and each deleted one shown as deleted (urn:ngsi-ld:null) with what
-    it was — `before` must already be filtered for the subscriber, so a previous value it may not see is never
-    shown."""
+def with_changes(after: Entity, before: Entity | None, *, previous: bool) -> Entity:
+    """The entity as a notification of a change shows it: each attribute instance the change deleted is there
+    as deleted (urn:ngsi-ld:null), and with `previous` (showChanges) each changed or deleted instance carries
+    what it was (previousValue, previousObject, previousLanguageMap, …). `before` must already be filtered for
+    the subscriber, so nothing it may not see is ever shown."""
     if before is None:
         return after
     attributes: dict[str, list[dict[str, Any]]] = {}
@@ -66,21 +66,36 @@ def with_previous(after: Entity, before: Entity | None) -> Entity:
             kind = instance.get("type", "")
             old = earlier.get(instance.get("datasetId"))
             main = MAIN_MEMBER.get(kind)
-            if main is not None and old is not None and old.get("type") == kind and old.get(main) != instance.get(main):
+            changed = (
+                main is not None and old is not None and old.get("type") == kind and old.get(main) != instance.get(main)
+            )
+            if previous and changed and main is not None and old is not None:
                 instance = {**instance, PREVIOUS_MEMBER[kind]: old.get(main)}
             shown.append(instance)
         attributes[name] = shown
     for name, instances in before.attributes.items():
-        if name not in after.attributes:
-            attributes[name] = [_deleted(instance) for instance in instances if instance.get("type") in MAIN_MEMBER]
+        remaining = {instance.get("datasetId") for instance in after.attributes.get(name, [])}
+        gone = [
+            _deleted(instance, previous)
+            for instance in instances
+            if instance.get("type") in MAIN_MEMBER and instance.get("datasetId") not in remaining
+        ]
+        if gone:
+            attributes[name] = [*attributes.get(name, []), *gone]
     return replace(after, attributes={name: shown for name, shown in attributes.items() if shown})
 
 
-def _deleted(instance: dict[str, Any]) -> dict[str, Any]:
+def with_previous(after: Entity, before: Entity | None) -> Entity:
+    """showChanges: the changed and deleted attribute instances with what they were (see with_changes)."""
+    return with_changes(after, before, previous=True)
+
+
+def _deleted(instance: dict[str, Any], previous: bool) -> dict[str, Any]:
     kind = instance["type"]
     main = MAIN_MEMBER[kind]
     shown = {"type": kind, main: {"@none": NULL} if kind == "LanguageProperty" else NULL}
-    shown[PREVIOUS_MEMBER[kind]] = instance.get(main)
+    if previous:
+        shown[PREVIOUS_MEMBER[kind]] = instance.get(main)
     if "datasetId" in instance:
         shown["datasetId"] = instance["datasetId"]
     return shown
