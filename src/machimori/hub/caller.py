@@ -139,7 +139,7 @@ class Caller:
         )
 
 
-async def calling(
+def calling(
     request: Request,
     token: Annotated[AccessToken | None, Depends(token_or_test)],
     tenant: Annotated[str | None, Header(alias="NGSILD-Tenant", max_length=64)] = None,

@@ -28,7 +28,7 @@ from machimori.hub.catalogue import Catalogue, Classification
 from machimori.identity.oauth.provider import AccessToken
 from machimori.platform import Platform
 from machimori.policy import DataType
-from machimori.web.security import access_token, platform_of
+from machimori.web.security import platform_of, verified_token
 
 CLIENT_ID = "ngsi-ld-conformance"
 ORGANISATION = "conformance-test"
@@ -86,13 +86,13 @@ def suite_identity(hub: Hub, setting: str, tenant: str) -> tuple[Hub, AccessToke
     return replace(hub, catalogue=ConformanceCatalogue(hub.catalogue)), suite_token(), tenant_for(setting, tenant)
 
 
-async def token_or_test(request: Request) -> AccessToken | None:
+def token_or_test(request: Request) -> AccessToken | None:
     """A dependency: the verified token as always; None (the test service) only when the conformance
     setting is on and an NGSI-LD request carries no Authorization header at all."""
     setting = platform_of(request).settings.hub_conformance_tenant
     if setting is not None and "authorization" not in request.headers and request.url.path.startswith(API_PREFIX):
         return None
-    return await access_token(request)
+    return verified_token(request)
 
 
 def refuse_public(settings: Settings) -> None:

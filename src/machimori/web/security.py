@@ -51,6 +51,12 @@ def _bearer(request: Request) -> str | None:
 
 async def access_token(request: Request) -> AccessToken:
     """A dependency: the verified OAuth access token of the calling service, or 401 (RFC 6750)."""
+    return verified_token(request)
+
+
+def verified_token(request: Request) -> AccessToken:
+    """The verified OAuth access token of the calling service, or 401 (RFC 6750); it reads the database
+    (revocation), so synchronous routes and dependencies call it from a worker thread."""
     presented = _bearer(request)
     if presented is None:
         report_rejection(request, "access token", "missing")
