@@ -10,8 +10,8 @@ requirements into its own virtualenv (`<suite>/.venv`). This script starts `mach
 serves the suite's @context documents from a local folder (its payloads name them by internet address;
 nothing is fetched), runs each group and prints passed / failed / total per group from Robot's output,
 and the same for the cases outside the temporal API (those whose suite's source path does not name
-"Temporal" and that carry no te-*/tea-* tag; machimori does not implement the temporal API). `--report OUTPUT.xml` prints the counts of an
-earlier run without running anything.
+"Temporal" and that carry no te-*/tea-* tag; machimori does not implement the temporal API).
+`--report OUTPUT.xml …` prints the counts of an earlier run without running anything. Results: docs/conformance.md.
 """
 
 from __future__ import annotations
