@@ -359,6 +359,12 @@ class Quiet:
         return Owner(client_id, org, purpose, frozenset(scope.split()))
 
 
+def queue_change(hub: Hub, tenant: str, before: Entity | None, after: Entity | None) -> int:
+    """Queue a change's notifications as a write would (in a transaction), without writing the entity."""
+    with hub.store.database.begin() as connection:
+        return hub.notifications.changed(connection, tenant, [(before, after)])
+
+
 @pytest.fixture
 def quiet(tmp_path: Path, database_url: str) -> Iterator[Quiet]:
     settings = load_settings(
@@ -397,13 +403,13 @@ def test_a_consent_withdrawn_after_the_change_but_before_delivery_is_honoured(qu
     care = quiet.owner("aoba-care")
     quiet.hub.subscriptions.create("", care, watch_subscription(receiver), quiet.now[0])
     quiet.platform.consent.give("hanako", care.client_id, PURPOSE)
-    quiet.hub.changed("", None, stored_watch())
+    queue_change(quiet.hub, "", None, stored_watch())
     quiet.platform.consent.withdraw("hanako", care.client_id, PURPOSE)
     assert quiet.hub.notifications.deliver_due() == 1
     sent = receiver.bodies()[0]["data"][0]
     assert sent["id"] == "urn:ngsi-ld:WatchedPosition:1" and "deviceName" in sent and LOCATION not in sent
     quiet.platform.consent.give("hanako", care.client_id, PURPOSE)
-    quiet.hub.changed("", None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:2"))
+    queue_change(quiet.hub, "", None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:2"))
     assert quiet.hub.notifications.deliver_due() == 1
     assert receiver.bodies()[1]["data"][0][LOCATION]["value"]["coordinates"] == [139.6, 35.4]
 
@@ -411,7 +417,7 @@ def test_a_consent_withdrawn_after_the_change_but_before_delivery_is_honoured(qu
 def test_a_revoked_service_is_notified_no_more(quiet: Quiet, receiver: Receiver) -> None:
     care = quiet.owner("aoba-care")
     quiet.hub.subscriptions.create("", care, watch_subscription(receiver), quiet.now[0])
-    quiet.hub.changed("", None, stored_watch())
+    queue_change(quiet.hub, "", None, stored_watch())
     with quiet.platform.database.begin() as connection:
         connection.execute(
             update(oauth_clients).where(oauth_clients.c.client_id == care.client_id).values(revoked_at=quiet.now[0])
@@ -425,7 +431,7 @@ def test_a_subscription_keeps_no_more_scope_than_its_client_is_registered_for(qu
     widened = Owner(care.client_id, care.org, care.purpose, frozenset({"city:read", "personal:read"}))
     quiet.hub.subscriptions.create("", widened, watch_subscription(receiver), quiet.now[0])
     quiet.platform.consent.give("hanako", care.client_id, PURPOSE)
-    quiet.hub.changed("", None, stored_watch())
+    queue_change(quiet.hub, "", None, stored_watch())
     assert quiet.hub.notifications.deliver_due() == 1
     assert LOCATION not in receiver.bodies()[0]["data"][0]
 
@@ -436,7 +442,7 @@ def test_throttling_holds_changes_and_sends_the_latest_once_the_interval_has_pas
     care = quiet.owner("aoba-care")
     quiet.hub.subscriptions.create("", care, watch_subscription(receiver, throttling=60), quiet.now[0])
     first = stored_watch()
-    quiet.hub.changed("", None, first)
+    queue_change(quiet.hub, "", None, first)
     assert quiet.hub.notifications.deliver_due() == 1
     renamed = parse_entity(
         {**watched(), "deviceName": "見守りタグ 8"}, Contexts(DocumentLoader()).active(None), now="2026-11-30T00:01:00Z"
@@ -444,8 +450,8 @@ def test_throttling_holds_changes_and_sends_the_latest_once_the_interval_has_pas
     renamed_again = parse_entity(
         {**watched(), "deviceName": "見守りタグ 9"}, Contexts(DocumentLoader()).active(None), now="2026-11-30T00:02:00Z"
     )
-    quiet.hub.changed("", first, renamed)
-    quiet.hub.changed("", renamed, renamed_again)
+    queue_change(quiet.hub, "", first, renamed)
+    queue_change(quiet.hub, "", renamed, renamed_again)
     assert quiet.hub.notifications.deliver_due() == 0  # within 60 s of the last notification
     quiet.now[0] += dt.timedelta(seconds=61)
     assert quiet.hub.notifications.deliver_due() == 1
@@ -457,14 +463,14 @@ def test_an_expired_or_paused_subscription_sends_nothing(quiet: Quiet, receiver:
     care = quiet.owner("aoba-care")
     soon = (quiet.now[0] + dt.timedelta(minutes=5)).isoformat()
     quiet.hub.subscriptions.create("", care, watch_subscription(receiver, expiresAt=soon), quiet.now[0])
-    quiet.hub.changed("", None, stored_watch())
+    queue_change(quiet.hub, "", None, stored_watch())
     quiet.now[0] += dt.timedelta(minutes=10)
     assert quiet.hub.notifications.deliver_due() == 0
-    assert quiet.hub.notifications.changed("", [(None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:2"))]) == 0
+    assert queue_change(quiet.hub, "", None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:2")) == 0
     assert receiver.received == [] and quiet.hub.notifications.outbox.pending_count() == 0
     paused = watch_subscription(receiver, isActive=False)
     quiet.hub.subscriptions.create("", quiet.owner("aoba-care"), paused, quiet.now[0])
-    assert quiet.hub.notifications.changed("", [(None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:3"))]) == 0
+    assert queue_change(quiet.hub, "", None, stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:3")) == 0
 
 
 def test_a_batch_of_changes_is_queued_at_once_and_sent_as_one_notification(quiet: Quiet, receiver: Receiver) -> None:
@@ -472,7 +478,8 @@ def test_a_batch_of_changes_is_queued_at_once_and_sent_as_one_notification(quiet
     asked = watch_subscription(receiver, notificationTrigger=["entityCreated", "entityDeleted"])
     quiet.hub.subscriptions.create("", care, asked, quiet.now[0])
     one, two = stored_watch(), stored_watch(entity_id="urn:ngsi-ld:WatchedPosition:2")
-    quiet.hub.changed_many("", [(None, one), (None, two), (one, None)])
+    with quiet.hub.store.database.begin() as connection:
+        quiet.hub.notifications.changed(connection, "", [(None, one), (None, two), (one, None)])
     assert quiet.hub.notifications.outbox.pending_count() == 3
     assert quiet.hub.notifications.deliver_due() == 1
     data = receiver.bodies()[0]["data"]

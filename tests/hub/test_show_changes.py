@@ -9,7 +9,16 @@ from typing import Any
 from machimori.hub.entities import Entity
 
 from .test_api import PURPOSE
-from .test_notifications_api import LOCATION, Quiet, Receiver, quiet, receiver, stored_watch, watch_subscription  # noqa: F401
+from .test_notifications_api import (  # noqa: F401
+    LOCATION,
+    Quiet,
+    Receiver,
+    queue_change,
+    quiet,
+    receiver,
+    stored_watch,
+    watch_subscription,
+)
 
 NAME = "https://uri.etsi.org/ngsi-ld/default-context/deviceName"
 
@@ -36,7 +45,7 @@ def _notified(quiet: Quiet, receiver: Receiver, after: Entity, before: Entity, *
     assert subscription.show_changes
     quiet.hub.subscriptions.create("", care, subscription, quiet.now[0])
     quiet.platform.consent.give("hanako", care.client_id, PURPOSE)
-    quiet.hub.changed("", before, after)
+    queue_change(quiet.hub, "", before, after)
     assert quiet.hub.notifications.deliver_due() == 1
     sent: dict[str, Any] = receiver.bodies()[0]["data"][0]
     return sent
@@ -68,7 +77,7 @@ def test_deleted_attributes_and_entities_show_what_they_were(quiet: Quiet, recei
     after = replace(before, attributes={k: v for k, v in before.attributes.items() if k != NAME})
     sent = _notified(quiet, receiver, after, before)
     assert sent["deviceName"] == {"type": "Property", "value": "urn:ngsi-ld:null", "previousValue": "見守りタグ 7"}
-    quiet.hub.changed("", after, None)
+    queue_change(quiet.hub, "", after, None)
     assert quiet.hub.notifications.deliver_due() == 1
     gone = receiver.bodies()[1]["data"][0]
     assert "deletedAt" in gone and gone[LOCATION]["previousValue"] == {"type": "Point", "coordinates": [139.6, 35.4]}
@@ -84,7 +93,7 @@ def test_a_deleted_entity_s_personal_data_needs_consent_too(quiet: Quiet, receiv
         notificationTrigger=["entityDeleted"],
     )
     quiet.hub.subscriptions.create("", care, subscription, quiet.now[0])
-    quiet.hub.changed("", before, None)
+    queue_change(quiet.hub, "", before, None)
     assert quiet.hub.notifications.deliver_due() == 1
     gone = receiver.bodies()[0]["data"][0]
     assert LOCATION not in gone and gone["deviceName"]["previousValue"] == "見守りタグ 7"
@@ -96,6 +105,6 @@ def test_without_show_changes_a_deleted_attribute_is_shown_as_deleted_only(quiet
     care = quiet.owner("aoba-care")
     subscription = watch_subscription(receiver, notificationTrigger=["attributeDeleted"])
     quiet.hub.subscriptions.create("", care, subscription, quiet.now[0])
-    quiet.hub.changed("", before, after)
+    queue_change(quiet.hub, "", before, after)
     assert quiet.hub.notifications.deliver_due() == 1
     assert receiver.bodies()[0]["data"][0]["deviceName"] == {"type": "Property", "value": "urn:ngsi-ld:null"}

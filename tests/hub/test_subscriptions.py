@@ -33,6 +33,12 @@ ENDPOINT = {"uri": "http://127.0.0.1:8080/notify"}
 OWNER = Owner("mm_client", "minato-kotsu", "https://w3id.org/dpv#ServiceProvision", frozenset({"city:read"}))
 
 
+def queued(outbox: Outbox, *args: Any) -> int:
+    """Queue changes in a transaction of their own, as a write's transaction would."""
+    with outbox.database.begin() as connection:
+        return outbox.queue_in(connection, *args)
+
+
 def parse(payload: dict[str, Any], context: Any = LOCAL) -> Subscription:
     return parse_subscription(payload, context, CONTEXTS, now=NOW, new_id=lambda: "urn:ngsi-ld:Subscription:new")
 
@@ -215,7 +221,7 @@ def test_the_outbox_queues_only_for_live_subscriptions_of_the_tenant(
     soon = parse(vehicles(id="urn:ngsi-ld:Subscription:soon", expiresAt="2026-12-01T00:00:00Z"))
     store.create("", OWNER, soon, NOW)
     later = NOW + dt.timedelta(days=2)
-    assert outbox.queue("", [(None, car())], lambda s, change: fired(s, *change) is not None, later) == 1
+    assert queued(outbox, "", [(None, car())], lambda s, change: fired(s, *change) is not None, later) == 1
     batch = outbox.claim(later, 10)
     assert batch is not None and batch.stored.subscription.id == "urn:ngsi-ld:Subscription:live"
     assert [p.after for p in batch.pending] == [car()]
@@ -234,10 +240,10 @@ def test_the_outbox_queues_only_for_live_subscriptions_of_the_tenant(
 def test_deleting_a_subscription_drops_what_it_was_not_sent(store: SubscriptionStore, database: Database) -> None:
     outbox = Outbox(database, LocalNotifier())
     store.create("", OWNER, parse(vehicles(id="urn:ngsi-ld:Subscription:1")), NOW)
-    assert outbox.queue("", [(None, car()), (car(), None)], lambda s, change: True, NOW) == 2
+    assert queued(outbox, "", [(None, car()), (car(), None)], lambda s, change: True, NOW) == 2
     assert store.delete("", OWNER, "urn:ngsi-ld:Subscription:1")
     assert outbox.pending_count() == 0
-    assert outbox.queue("", [(None, car())], lambda s, change: True, NOW) == 0  # nothing left to notify
+    assert queued(outbox, "", [(None, car())], lambda s, change: True, NOW) == 0  # nothing left to notify
 
 
 def test_retries_back_off_up_to_an_hour() -> None:

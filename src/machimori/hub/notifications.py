@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection
 
 from machimori.clock import utc_now
 from machimori.consent.access import record_accesses
@@ -38,7 +39,6 @@ from machimori.identity.oauth.provider import AccessToken
 from machimori.ids import uuid7
 from machimori.platform import Platform
 from machimori.policy import Context, Subject
-from machimori.storage.group_commit import GroupCommit
 from machimori.web.security import service_subject, token_context
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,9 @@ class Notifications:
         contexts: Contexts,
         catalogue: Catalogue,
         clock: Callable[[], dt.datetime] = utc_now,
-        writes: GroupCommit | None = None,
     ) -> None:
         self.platform, self.contexts, self.catalogue, self.clock = platform, contexts, catalogue, clock
-        self.outbox = Outbox(platform.database, platform.notifier, writes)
+        self.outbox = Outbox(platform.database, platform.notifier)
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -78,10 +77,14 @@ class Notifications:
         self._thread: threading.Thread | None = None
         self._listening = False
 
-    def changed(self, tenant: str, changes: Sequence[Change]) -> int:
-        """Queue entities' changes (before, after) in one transaction; how many notifications may follow."""
-        return self.outbox.queue(
-            tenant, changes, lambda subscription, change: fired(subscription, *change) is not None, self.clock()
+    def changed(self, connection: Connection, tenant: str, changes: Sequence[Change]) -> int:
+        """Queue entities' changes (before, after) in the transaction that writes them; how many were queued."""
+        return self.outbox.queue_in(
+            connection,
+            tenant,
+            changes,
+            lambda subscription, change: fired(subscription, *change) is not None,
+            self.clock(),
         )
 
     # -- delivery ------------------------------------------------------------------------------------------

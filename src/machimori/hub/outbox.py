@@ -21,7 +21,6 @@ from machimori.hub.subscription_store import Stored, live, stored
 from machimori.hub.subscriptions import Subscription
 from machimori.ids import uuid7
 from machimori.storage import Database
-from machimori.storage.group_commit import GroupCommit
 from machimori.storage.notify import Notifier
 from machimori.storage.tables import hub_notifications, hub_subscriptions
 
@@ -62,34 +61,30 @@ def retry_delay(attempts: int) -> dt.timedelta:
 class Outbox:
     """Queue changes for subscriptions and hand them out for delivery."""
 
-    def __init__(self, database: Database, notifier: Notifier, writes: GroupCommit | None = None) -> None:
+    def __init__(self, database: Database, notifier: Notifier) -> None:
         self.database, self.notifier = database, notifier
-        self.writes = writes or GroupCommit(database)
 
-    def queue(
+    def queue_in(
         self,
+        connection: Connection,
         tenant: str,
         changes: Sequence[Change],
         concerns: Callable[[Subscription, Change], bool],
         now: dt.datetime,
     ) -> int:
-        """Queue each change for every live subscription of the tenant it concerns, in one transaction (perhaps
-        shared with other requests' writes); how many notifications were queued."""
-
-        def job(connection: Connection) -> int:
-            subscriptions = live(connection, tenant, now) if changes else []
-            rows = [
-                _row(tenant, found, change, now)
-                for change in changes
-                for found in subscriptions
-                if (change[1] or change[0]) is not None and concerns(found.subscription, change)
-            ]
-            if rows:
-                connection.execute(insert(hub_notifications), rows)
-                self.notifier.publish(connection, CHANNEL, tenant)
-            return len(rows)
-
-        return self.writes.run(job)
+        """Queue each change for every live subscription of the tenant it concerns, in the transaction of the
+        write itself (so a committed write always has its notifications); how many were queued."""
+        subscriptions = live(connection, tenant, now) if changes else []
+        rows = [
+            _row(tenant, found, change, now)
+            for change in changes
+            for found in subscriptions
+            if (change[1] or change[0]) is not None and concerns(found.subscription, change)
+        ]
+        if rows:
+            connection.execute(insert(hub_notifications), rows)
+            self.notifier.publish(connection, CHANNEL, tenant)
+        return len(rows)
 
     def claim(self, now: dt.datetime, limit: int) -> Batch | None:
         """Lease the subscription with the oldest due change and take up to limit of its due changes."""

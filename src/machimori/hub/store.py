@@ -8,7 +8,7 @@ is committed, with its index rows, before it is answered.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,8 @@ from machimori.storage.tables import hub_attribute_values, hub_entities, hub_ent
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
 Box = tuple[float, float, float, float]
 MAX_INDEXED_TEXT = 256
+Change = tuple[Entity | None, Entity | None]  # (before, after): no before — created; no after — deleted
+ChangeListener = Callable[[Connection, str, Sequence[Change]], object]
 STATISTICS_EVERY = 50_000  # entities written between refreshes of SQLite's planner statistics
 
 
@@ -66,9 +68,12 @@ def _points(geometry: Any) -> Iterable[Sequence[float]]:
 class EntityStore:
     """Entities per tenant: one row each, a row per type, and an index of their attribute values."""
 
-    def __init__(self, database: Database, writes: GroupCommit | None = None) -> None:
+    def __init__(
+        self, database: Database, writes: GroupCommit | None = None, on_change: ChangeListener | None = None
+    ) -> None:
         self.database = database
         self.writes = writes or GroupCommit(database)
+        self.on_change = on_change  # told of every write in its transaction (the notifications' outbox)
         self._written_since_statistics = 0
         self.refresh_statistics()
 
@@ -133,17 +138,8 @@ class EntityStore:
 
     def _put(self, connection: Connection, tenant: str, created: Sequence[Entity], replaced: Sequence[Entity]) -> int:
         ids = [entity.id for entity in replaced]
-        present: set[str] = set()
-        for start in range(0, len(ids), 500):  # replaced: removed with their index rows, then inserted again
-            chunk = ids[start : start + 500]
-            present.update(
-                connection.execute(
-                    delete(hub_entities)
-                    .where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(chunk))
-                    .returning(hub_entities.c.id)
-                ).scalars()
-            )
-            self._forget(connection, tenant, chunk)
+        before = self._remove(connection, tenant, ids)  # replaced: removed with their index rows, then inserted
+        present = set(before)
         written = [*created, *(entity for entity in replaced if entity.id in present)]
         if written:
             connection.execute(insert(hub_entities), [self._row(tenant, entity) for entity in written])
@@ -157,17 +153,30 @@ class EntityStore:
             connection.execute(insert(hub_entity_types), types)
         if values:
             connection.execute(insert(hub_attribute_values), values)
+        if self.on_change is not None and written:
+            changes = [(None, e) for e in created] + [(before[e.id], e) for e in replaced if e.id in present]
+            self.on_change(connection, tenant, changes)
         return len(present)
 
-    def _delete(self, connection: Connection, tenant: str, entity_ids: Sequence[str]) -> int:
-        removed = 0
+    def _remove(self, connection: Connection, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """Delete these entities and their index rows; the ones there were, as they were."""
+        removed: dict[str, Entity] = {}
         for start in range(0, len(entity_ids), 500):
             chunk = list(entity_ids[start : start + 500])
-            removed += connection.execute(
-                delete(hub_entities).where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(chunk))
-            ).rowcount
+            bodies = connection.execute(
+                delete(hub_entities)
+                .where(hub_entities.c.tenant == tenant, hub_entities.c.id.in_(chunk))
+                .returning(hub_entities.c.body)
+            ).scalars()
+            removed.update((body["id"], Entity.from_json(body)) for body in bodies)
             self._forget(connection, tenant, chunk)
         return removed
+
+    def _delete(self, connection: Connection, tenant: str, entity_ids: Sequence[str]) -> int:
+        removed = self._remove(connection, tenant, entity_ids)
+        if self.on_change is not None and removed:
+            self.on_change(connection, tenant, [(entity, None) for entity in removed.values()])
+        return len(removed)
 
     @staticmethod
     def _forget(connection: Connection, tenant: str, entity_ids: Sequence[str]) -> None:

@@ -60,7 +60,6 @@ def _save(caller: CallerOf, stored: Entity, entity: Entity, what: str) -> None:
         raise refusal(decision)
     if not caller.hub.store.replace(caller.tenant, entity):
         raise not_found(f"no entity {entity.id} / エンティティがありません")
-    caller.hub.changed(caller.tenant, stored, entity)
     caller.written(entity, what)
 
 

@@ -134,7 +134,6 @@ def _write(
             except NgsiLdError as error:
                 result.fail(entity.id, error)
         written.extend(entity for entity in replaced if caller.hub.store.replace(caller.tenant, entity))
-    caller.hub.changed_many(caller.tenant, [(before.get(entity.id), entity) for entity in written])
     for entity in written:
         caller.written(entity, what)
     done = {entity.id for entity in written}
@@ -300,7 +299,6 @@ def delete(request: Request, caller: CallerOf) -> Response:
             doomed.append(entity)
     if doomed:
         caller.hub.store.delete_many(caller.tenant, [entity.id for entity in doomed])
-        caller.hub.changed_many(caller.tenant, [(entity, None) for entity in doomed])
     for entity in doomed:
         caller.written(entity, "delete")
         result.success.append(entity.id)

@@ -40,7 +40,6 @@ def create_entity(request: Request, caller: CallerOf) -> Response:
     if not decision.permit:
         raise refusal(decision)
     caller.hub.store.create(caller.tenant, entity)
-    caller.hub.changed(caller.tenant, None, entity)
     caller.written(entity, "create")
     return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{entity.id}"})
 
@@ -74,7 +73,6 @@ def delete_entity(entity_id: str, caller: CallerOf) -> Response:
     entity = _stored(caller, entity_id)
     if not caller.may_write(entity, "delete").permit:
         raise not_found(f"no entity {entity_id} / エンティティがありません")
-    if caller.hub.store.delete(caller.tenant, entity_id):
-        caller.hub.changed(caller.tenant, entity, None)
+    caller.hub.store.delete(caller.tenant, entity_id)
     caller.written(entity, "delete")
     return Response(status_code=204)

@@ -62,7 +62,6 @@ def purge_entities(
     if kept is None and dropped is None:
         if doomed:
             caller.hub.store.delete_many(caller.tenant, [entity.id for entity in doomed])
-            caller.hub.changed_many(caller.tenant, [(entity, None) for entity in doomed])
         for entity in doomed:
             caller.written(entity, "purge")
         return Response(status_code=204)
@@ -78,7 +77,6 @@ def purge_entities(
             changed.append((entity, replace(entity, attributes=attributes, modified_at=at)))
     if changed:
         caller.hub.store.put_many(caller.tenant, [], [after for _, after in changed])
-        caller.hub.changed_many(caller.tenant, changed)
     for _, after in changed:
         caller.written(after, "purge")
     return Response(status_code=204)
