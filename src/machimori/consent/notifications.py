@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from machimori.clock import as_utc, utc_now
 from machimori.consent.records import ConsentChange
+from machimori.delivery import DeliveryLoop
 from machimori.events import EventClass, EventStream, Resource, SecurityEvent, Severity, Status
 from machimori.identity.oauth.keys import ALGORITHM
 from machimori.ids import uuid7
@@ -33,12 +33,10 @@ EVENT_TYPE = "https://machimori.example/secevent/consent-changed"
 MEDIA_TYPE = "application/secevent+jwt"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_ENDPOINT_LENGTH = 2048
-TIMEOUT_SECONDS = 5.0
 LEASE = dt.timedelta(seconds=60)
 FIRST_RETRY = dt.timedelta(seconds=5)
 LONGEST_RETRY = dt.timedelta(hours=1)
 MAX_ATTEMPTS = 12
-POLL_SECONDS = 1.0
 ERROR_CHARS = 300
 
 
@@ -94,8 +92,10 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return min(FIRST_RETRY * (1 << (attempts - 1)), LONGEST_RETRY)
 
 
-class ConsentNotifications:
+class ConsentNotifications(DeliveryLoop):
     """Subscriptions of services, and the queue of consent changes pushed to them."""
+
+    name = "consent-notifications"
 
     def __init__(
         self,
@@ -105,12 +105,8 @@ class ConsentNotifications:
         issuer: str,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
+        super().__init__({"Content-Type": MEDIA_TYPE, "Accept": "application/json"})
         self.database, self.events, self.key, self.issuer, self.clock = database, events, key, issuer, clock
-        self._http: httpx.Client | None = None
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def subscribe(self, client_id: str, endpoint: str) -> Subscription:
         """Push the service's consent changes to endpoint from now on (replacing an earlier endpoint)."""
@@ -187,7 +183,7 @@ class ConsentNotifications:
 
     def changed(self, change: ConsentChange) -> None:
         """A consent listener: deliver at once what the change queued."""
-        self._wake.set()
+        self.wake()
 
     def deliver_due(self, limit: int = 100) -> int:
         """Push up to limit due deliveries, one claim at a time; how many were delivered."""
@@ -230,24 +226,13 @@ class ConsentNotifications:
     def _push(self, claimed: _Claimed) -> str | None:
         """POST the token (RFC 8935); None if the receiver accepted it, else what went wrong."""
         try:
-            with self._client().stream("POST", claimed.endpoint, content=claimed.token) as response:
+            with self.client().stream("POST", claimed.endpoint, content=claimed.token) as response:
                 if response.is_success:
                     return None
                 body = next(response.iter_bytes(ERROR_CHARS), b"")[:ERROR_CHARS]
                 return f"HTTP {response.status_code}: {body.decode(errors='replace')}".strip()
         except httpx.HTTPError as error:
             return f"{type(error).__name__}: {error}"
-
-    def _client(self) -> httpx.Client:
-        """The HTTP client, made on first use (so one-shot commands do not pay for it)."""
-        with self._lock:
-            if self._http is None:
-                self._http = httpx.Client(
-                    timeout=TIMEOUT_SECONDS,
-                    follow_redirects=False,
-                    headers={"Content-Type": MEDIA_TYPE, "Accept": "application/json"},
-                )
-            return self._http
 
     def _delivered(self, claimed: _Claimed) -> None:
         with self.database.begin() as connection:
@@ -280,34 +265,3 @@ class ConsentNotifications:
                     unmapped={"client_id": claimed.client_id, "endpoint": claimed.endpoint, "last_error": error},
                 )
             )
-
-    def start(self) -> None:
-        """Run the delivery loop in a daemon thread until close()."""
-        if self._thread is None:
-            self._stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self.run, args=(self._stop,), name="consent-notifications", daemon=True
-            )
-            self._thread.start()
-
-    def run(self, stop: threading.Event) -> None:
-        """Deliver what is due every second, and at once after a change, until stop is set."""
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                self.deliver_due()
-            except Exception:  # the database away for a moment must not end the loop
-                log.exception("consent notifications: a delivery round failed")
-            self._wake.wait(POLL_SECONDS)
-
-    def close(self) -> None:
-        """Stop the delivery loop (letting a push under way finish) and close the HTTP connections."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(TIMEOUT_SECONDS * 2)
-            self._thread = None
-        with self._lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None

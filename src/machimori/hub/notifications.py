@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +23,7 @@ from sqlalchemy import Connection
 
 from machimori.clock import utc_now
 from machimori.consent.access import record_accesses
+from machimori.delivery import DeliveryLoop
 from machimori.events import Actor, EventClass, Resource, SecurityEvent, Severity, Status
 from machimori.hub.catalogue import Catalogue, Classification
 from machimori.hub.conformance import ConformanceCatalogue, is_test_tenant, suite_token
@@ -43,8 +43,6 @@ from machimori.web.security import service_subject, token_context
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 5.0
-POLL_SECONDS = 1.0
 BATCH = 100
 MAX_BODY_BYTES = 1 << 20
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
@@ -58,8 +56,10 @@ class Authority:
     context: Context
 
 
-class Notifications:
+class Notifications(DeliveryLoop):
     """Queues changes for the subscriptions they concern and delivers them, re-decided, to their endpoints."""
+
+    name = "hub-notifications"
 
     def __init__(
         self,
@@ -68,13 +68,9 @@ class Notifications:
         catalogue: Catalogue,
         clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
+        super().__init__()
         self.platform, self.contexts, self.catalogue, self.clock = platform, contexts, catalogue, clock
         self.outbox = Outbox(platform.database, platform.notifier)
-        self._http: httpx.Client | None = None
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._listening = False
 
     def changed(self, connection: Connection, tenant: str, changes: Sequence[Change]) -> int:
@@ -305,50 +301,17 @@ class Notifications:
             headers["NGSILD-Tenant"] = found.tenant
         content = json.dumps(body, ensure_ascii=False).encode()
         try:
-            with self._client().stream("POST", subscription.endpoint.uri, content=content, headers=headers) as answer:
+            with self.client().stream("POST", subscription.endpoint.uri, content=content, headers=headers) as answer:
                 return None if answer.is_success else f"HTTP {answer.status_code}"
         except httpx.HTTPError as error:
             return type(error).__name__  # not the receiver's words: they are not the subscriber's to read
 
-    def _client(self) -> httpx.Client:
-        with self._lock:
-            if self._http is None:
-                self._http = httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
-            return self._http
-
-    # -- the loop ------------------------------------------------------------------------------------------
-
     def start(self) -> None:
         """Deliver in a daemon thread until close(), woken by every queued change (in any process)."""
         if not self._listening:
-            self.platform.notifier.subscribe(CHANNEL, lambda _payload: self._wake.set())
+            self.platform.notifier.subscribe(CHANNEL, lambda _payload: self.wake())
             self._listening = True
-        if self._thread is None:
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self.run, args=(self._stop,), name="hub-notifications", daemon=True)
-            self._thread.start()
-
-    def run(self, stop: threading.Event) -> None:
-        """Deliver what is due every second, and at once after a change, until stop is set."""
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                self.deliver_due()
-            except Exception:  # the database away for a moment must not end the loop
-                log.exception("hub notifications: a delivery round failed")
-            self._wake.wait(POLL_SECONDS)
-
-    def close(self) -> None:
-        """Stop the loop (letting a notification under way finish) and close the HTTP connections."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(TIMEOUT_SECONDS * 2)
-            self._thread = None
-        with self._lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
+        super().start()
 
 
 def _with_core(context: Any) -> Any:
