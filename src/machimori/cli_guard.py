@@ -7,7 +7,19 @@ from typing import Annotated
 
 import typer
 
-from machimori.cli_platform import ConfigOption, DataDirOption, check_bind, err, settings_from
+from machimori.cli_platform import (
+    BehindProxyOption,
+    ConfigOption,
+    DatabaseUrlOption,
+    DataDirOption,
+    HostOption,
+    PortOption,
+    TlsCertOption,
+    TlsKeyOption,
+    check_bind,
+    err,
+    settings_from,
+)
 from machimori.config import Settings
 from machimori.diagnostics import InputError
 
@@ -18,15 +30,13 @@ def guard(
     ] = None,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
-    host: Annotated[str | None, typer.Option(help="待ち受けアドレス / address to listen on")] = None,
-    port: Annotated[int | None, typer.Option(help="ポート / port")] = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (PostgreSQL for production)")] = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    database_url: DatabaseUrlOption = None,
     city_model: Annotated[Path | None, typer.Option(help="都市モデル / city model (classifies entities)")] = None,
-    tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
-    behind_tls_proxy: Annotated[
-        bool, typer.Option("--behind-tls-proxy", help="TLS を終端するプロキシの背後 / a TLS proxy is in front")
-    ] = False,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    behind_tls_proxy: BehindProxyOption = False,
 ) -> None:
     """既存の NGSI-LD ブローカーの前に立つ / guard an existing NGSI-LD broker (Orion-LD, Scorpio, Stellio)."""
     settings = settings_from(

@@ -27,6 +27,14 @@ audit_app.add_typer(key_app, name="key")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="設定ファイル (TOML) / config file")]
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="データディレクトリ / data directory")]
+HostOption = Annotated[str | None, typer.Option(help="待ち受けアドレス / address to listen on")]
+PortOption = Annotated[int | None, typer.Option(help="ポート / port")]
+DatabaseUrlOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL (PostgreSQL for production)")]
+TlsCertOption = Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")]
+TlsKeyOption = Annotated[Path | None, typer.Option(help="TLS private key (PEM)")]
+BehindProxyOption = Annotated[
+    bool, typer.Option("--behind-tls-proxy", help="TLS を終端するプロキシの背後 / a TLS proxy is in front")
+]
 
 
 def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
@@ -36,15 +44,13 @@ def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) 
 def serve(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
-    host: Annotated[str | None, typer.Option(help="待ち受けアドレス / address to listen on")] = None,
-    port: Annotated[int | None, typer.Option(help="ポート / port")] = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (PostgreSQL for production)")] = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    database_url: DatabaseUrlOption = None,
     city_model: Annotated[Path | None, typer.Option(help="都市モデル / city model to serve")] = None,
-    tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM)")] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM)")] = None,
-    behind_tls_proxy: Annotated[
-        bool, typer.Option("--behind-tls-proxy", help="TLS を終端するプロキシの背後 / a TLS proxy is in front")
-    ] = False,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    behind_tls_proxy: BehindProxyOption = False,
 ) -> None:
     """サーバーを起動 / run the machimori server."""
     settings = settings_from(
