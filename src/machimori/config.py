@@ -50,6 +50,19 @@ class Settings(BaseModel):
         None, description="@context documents the hub serves besides the ETSI core ones (a folder with urls.json)"
     )
     hub_fetch_contexts: bool = Field(False, description="let the hub fetch unknown @context URLs from the web")
+    device_models: Path | None = Field(None, description="device models besides the built-in ones (YAML)")
+    gateway_mqtt_url: str | None = Field(
+        None, pattern=r"^mqtts?://[^/\s]+$", description="the MQTT broker the gateway takes telemetry from"
+    )
+    gateway_mqtt_client_id: str = Field(
+        "machimori-gateway", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="MQTT client id prefix (one per process)"
+    )
+    gateway_mqtt_workers: int = Field(1, ge=1, le=64, description="MQTT connections sharing the telemetry")
+    gateway_clock_ahead_seconds: int = Field(60, ge=0, description="how far ahead a reading's time may be")
+    gateway_clock_behind_seconds: int = Field(900, ge=1, description="how old a reading may be when it arrives")
+    gateway_quarantine_after: int = Field(
+        5, ge=1, description="suspicious refusals (bad signature, replay …) within 10 minutes that quarantine a device"
+    )
     guard_upstream: str | None = Field(None, description="the NGSI-LD broker `machimori guard` stands in front of")
     guard_upstream_token: str | None = Field(None, description="bearer token the guard presents to the upstream")
 

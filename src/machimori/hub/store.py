@@ -77,23 +77,26 @@ class EntityStore:
         self._written_since_statistics = 0
         self.refresh_statistics()
 
-    def refresh_statistics(self) -> None:
+    def refresh_statistics(self, connection: Connection | None = None) -> None:
         """Refresh SQLite's query-planner statistics of the hub's tables (sampled, so it takes milliseconds at
-        any size); without them SQLite may plan a q query as a scan per entity. PostgreSQL's autovacuum
-        does this itself."""
+        any size) — in the given transaction, or in one of its own; without them SQLite may plan a q query
+        as a scan per entity. PostgreSQL's autovacuum does this itself."""
         if not self.database.is_sqlite:
             return
-        with self.database.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
-            for table in (hub_entities, hub_entity_types, hub_attribute_values):
-                connection.exec_driver_sql(f"ANALYZE {table.name}")
-            connection.commit()
+        if connection is None:
+            with self.database.engine.connect() as own:
+                self.refresh_statistics(own)
+                own.commit()
+            return
+        connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+        for table in (hub_entities, hub_entity_types, hub_attribute_values):
+            connection.exec_driver_sql(f"ANALYZE {table.name}")
 
-    def _count_written(self, rows: int) -> None:
+    def _count_written(self, connection: Connection, rows: int) -> None:
         self._written_since_statistics += rows
         if self._written_since_statistics >= STATISTICS_EVERY:
             self._written_since_statistics = 0
-            self.refresh_statistics()
+            self.refresh_statistics(connection)
 
     def create(self, tenant: str, entity: Entity) -> None:
         """Store a new entity; AlreadyExists if the tenant has one with that id."""
@@ -125,9 +128,7 @@ class EntityStore:
         """Insert new entities and overwrite stored ones, all in one transaction (perhaps shared with other
         requests' writes); how many were overwritten. IntegrityError if one of `created` exists (nothing of
         this call is written then)."""
-        overwritten = self.writes.run(lambda connection: self._put(connection, tenant, created, replaced))
-        self._count_written(len(created) + len(replaced))
-        return overwritten
+        return self.writes.run(lambda connection: self.put_within(connection, tenant, created, replaced))
 
     def delete(self, tenant: str, entity_id: str) -> bool:
         return bool(self.delete_many(tenant, [entity_id]))
@@ -136,7 +137,11 @@ class EntityStore:
         """Delete these entities in one transaction; how many there were."""
         return self.writes.run(lambda connection: self._delete(connection, tenant, entity_ids))
 
-    def _put(self, connection: Connection, tenant: str, created: Sequence[Entity], replaced: Sequence[Entity]) -> int:
+    def put_within(
+        self, connection: Connection, tenant: str, created: Sequence[Entity], replaced: Sequence[Entity]
+    ) -> int:
+        """put_many in the caller's transaction (the gateway's, say): how many were overwritten."""
+        self._count_written(connection, len(created) + len(replaced))
         ids = [entity.id for entity in replaced]
         before = self._remove(connection, tenant, ids)  # replaced: removed with their index rows, then inserted
         present = set(before)

@@ -37,6 +37,9 @@ PLATFORM_OPERATIONS: dict[str, frozenset[str]] = {
     "audit.export": frozenset({"auditor"}),
     "events.read": frozenset({"auditor"}),
     "tokens.manage": frozenset(),
+    "devices.read": frozenset({"auditor"}),
+    "devices.manage": frozenset(),  # register, rotate keys, quarantine, retire
+    "devices.release": frozenset(),  # let a quarantined device send again: the admin only, always logged
 }
 # Roles one person never holds together (in any organisation).
 SEPARATED_DUTIES = (frozenset({"admin", "auditor"}), frozenset({"security-admin", "auditor"}))

@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from machimori import __version__
+from machimori.gateway import routes as gateway_routes
+from machimori.gateway.mqtt import start_mqtt_workers
 from machimori.governance.served import LoadedCity
 from machimori.hub import api as hub_api
 from machimori.platform import Platform
@@ -48,7 +50,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform.consent_notifications.start()
         app.state.hub.notifications.start()
+        workers = start_mqtt_workers(platform.settings, assets.gateway) if assets else []
         yield
+        for worker in workers:
+            worker.close()
+        if assets:
+            assets.close()
         app.state.hub.notifications.close()
         platform.consent_notifications.close()
         if close_platform:
@@ -81,6 +88,7 @@ def create_app(
         app.include_router(module.router)
 
     ngsi_ld(app, platform)
+    assets = gateway_routes.install(app, platform, app.state.hub.store) if ngsi_ld is hub_api.install else None
     app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
 

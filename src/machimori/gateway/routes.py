@@ -1,0 +1,183 @@
+"""The asset plane's HTTP API: telemetry in (authenticated by the device's signature), devices managed with an
+API token (registering and quarantining needs the admin; releasing, the admin only, always with a reason)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from machimori.gateway.audits import audit_devices, report_findings
+from machimori.gateway.registry import DeviceKey, DeviceStatus, NewDevice, RegistryError
+from machimori.gateway.service import AssetPlane, open_asset_plane
+from machimori.gateway.writer import Outcome
+from machimori.hub.store import EntityStore
+from machimori.identity.tokens import Principal
+from machimori.platform import Platform
+from machimori.web.problems import problem
+from machimori.web.security import client_address, require
+
+telemetry = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
+management = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+Reader = Annotated[Principal, Depends(require("devices.read"))]
+Manager = Annotated[Principal, Depends(require("devices.manage"))]
+Releaser = Annotated[Principal, Depends(require("devices.release"))]
+
+# what each refusal answers over HTTP
+STATUS_OF = {
+    "oversized": 413,
+    "malformed": 400,
+    "schema": 400,
+    "clock-skew": 400,
+    "out-of-range": 422,
+    "unknown-device": 401,
+    "bad-signature": 401,
+    "wrong-algorithm": 401,
+    "key-changed": 401,
+    "quarantined": 403,
+    "retired": 403,
+    "replay": 409,
+    "counter-too-old": 409,
+    "rate-limited": 429,
+}
+
+
+def install(app: FastAPI, platform: Platform, store: EntityStore) -> AssetPlane:
+    """Open the asset plane over the hub's store and mount its routes."""
+    assets = open_asset_plane(platform, store)
+    app.state.assets = assets
+    app.include_router(telemetry)
+    app.include_router(management)
+
+    @app.exception_handler(RegistryError)
+    async def registry_error(request: Request, error: RegistryError) -> JSONResponse:
+        return problem(error.status, str(error), "device")
+
+    return assets
+
+
+def assets_of(request: Request) -> AssetPlane:
+    assets: AssetPlane = request.app.state.assets
+    return assets
+
+
+@telemetry.post("", responses={200: {"description": "the reading is stored"}})
+async def receive_telemetry(request: Request) -> JSONResponse:
+    """One signed reading (a COSE_Sign1 or COSE_Mac0 message, `application/cose`); answered once stored."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind not in ("application/cose", "application/octet-stream"):
+        return problem(415, "send a COSE message as application/cose / application/cose で送ってください")
+    raw = await request.body()
+    gateway = assets_of(request).gateway
+    try:
+        outcome: Outcome = await run_in_threadpool(gateway.receive, raw, "http", client_address(request))
+    except Exception:  # the database did not take it: the device keeps the reading and sends it again
+        return problem(503, "the reading was not stored; send it again / 保存できませんでした。再送してください")
+    if outcome.accepted:
+        return JSONResponse({"accepted": True, "device": outcome.device_id, "counter": outcome.counter})
+    status = STATUS_OF.get(outcome.reason or "", 400)
+    headers = {"Retry-After": "60"} if status == 429 else None
+    return problem(
+        status,
+        f"{outcome.reason}: {outcome.message}",
+        f"telemetry-{outcome.reason}",
+        headers=headers or ({} if status == 401 else None),
+        reason=outcome.reason,
+    )
+
+
+class KeyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    public_key: str | None = Field(None, description="raw Ed25519 public key, base64url (32 bytes)")
+    hmac_secret: str | None = Field(None, description="HMAC secret, base64url (≥ 32 bytes); for very small devices")
+
+    def key(self) -> DeviceKey:
+        if (self.public_key is None) == (self.hmac_secret is None):
+            raise RegistryError("give exactly one of public_key and hmac_secret / どちらか一方を指定してください")
+        if self.public_key is not None:
+            return DeviceKey.ed25519(_b64(self.public_key))
+        assert self.hmac_secret is not None
+        return DeviceKey.hmac_secret(_b64(self.hmac_secret))
+
+
+class DeviceBody(KeyBody):
+    id: str
+    model: str
+    owner: str
+    vendor: str | None = None
+    tenant: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
+    component: str | None = None
+    name: str | None = Field(None, max_length=255)
+    location: tuple[float, float] | None = None
+    address: str | None = Field(None, max_length=255)
+    protocol: str = "mqtt"
+    mqtt_client_id: str | None = Field(None, max_length=128)
+    firmware: str | None = Field(None, max_length=64)
+    management_username: str | None = Field(None, max_length=128)
+    management_password: str | None = Field(None, max_length=256, description="checked, fingerprinted, never stored")
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        raise RegistryError("not base64url / base64url ではありません") from None
+
+
+@management.get("")
+def list_devices(request: Request, _: Reader, status: DeviceStatus | None = None) -> list[dict[str, Any]]:
+    """Registered devices (no key material)."""
+    return [record.public() for record in assets_of(request).registry.all(status)]
+
+
+@management.post("", status_code=201)
+def add_device(request: Request, body: DeviceBody, manager: Manager) -> dict[str, Any]:
+    """Register a device with its key; a management password is checked and only fingerprinted."""
+    fields = body.model_dump(exclude={"public_key", "hmac_secret"})
+    record = assets_of(request).registry.add(NewDevice(key=body.key(), **fields), manager.name)
+    return record.public()
+
+
+@management.get("/audit")
+def audit(request: Request, _: Reader) -> list[dict[str, object]]:
+    """Run the device audits now; each finding is also an event."""
+    assets = assets_of(request)
+    findings = audit_devices(assets.registry)
+    report_findings(assets.registry.events, assets.registry, findings)
+    return [finding.public() for finding in findings]
+
+
+@management.get("/{device_id}")
+def show_device(request: Request, device_id: str, _: Reader) -> dict[str, Any]:
+    return assets_of(request).registry.require(device_id).public()
+
+
+@management.post("/{device_id}/key")
+def rotate_key(request: Request, device_id: str, body: KeyBody, manager: Manager) -> dict[str, Any]:
+    """Give the device a new key (its counters start again)."""
+    return assets_of(request).registry.rotate_key(device_id, body.key(), manager.name).public()
+
+
+@management.post("/{device_id}/quarantine")
+def quarantine(request: Request, device_id: str, body: Reason, manager: Manager) -> dict[str, Any]:
+    return assets_of(request).registry.quarantine(device_id, body.reason, manager.name).public()
+
+
+@management.post("/{device_id}/release")
+def release(request: Request, device_id: str, body: Reason, admin: Releaser) -> dict[str, Any]:
+    return assets_of(request).registry.release(device_id, body.reason, admin.name).public()
+
+
+@management.post("/{device_id}/retire")
+def retire(request: Request, device_id: str, body: Reason, manager: Manager) -> dict[str, Any]:
+    return assets_of(request).registry.retire(device_id, body.reason, manager.name).public()
+
