@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from machimori import __version__
+from machimori.cli_device import device_app
 from machimori.cli_guard import guard
 from machimori.cli_identity import account_app, client_app
 from machimori.cli_platform import audit_app, db_app, serve, token_app
@@ -40,6 +41,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(account_app, name="account")
 app.add_typer(client_app, name="client")
+app.add_typer(device_app, name="device")
 app.command()(serve)
 app.command()(guard)
 

@@ -144,7 +144,7 @@ def old_firmware(record: DeviceRecord, model: DeviceModel) -> list[Finding]:
 def default_login(record: DeviceRecord, model: DeviceModel | None, registry: Registry) -> list[Finding]:
     """A management login that is a Mirai or vendor default (or was found weak when it was registered)."""
     management = record.management
-    if not management:
+    if not management or "fingerprint" not in management:
         return []
     defaults = [*mirai_pairs(), *(vendor_defaults(model) if model else [])]
     pair = matching_default(management["fingerprint"], defaults, registry.fingerprinter)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import insert, select, update
@@ -92,6 +93,7 @@ class NewDevice:
     key_expires_at: dt.datetime | None = None
     management_username: str | None = None
     management_password: str | None = field(default=None, repr=False)
+    management_endpoints: tuple[str, ...] = ()  # where audits may probe its logins, e.g. telnet://10.1.2.3:23
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,8 @@ class Registry:
                 raise RegistryError(
                     f"{new.id}: {role} {who!r} is not a stakeholder of the city model / 関係者にいません"
                 )
+        if new.location is not None and not (-180 <= new.location[0] <= 180 and -90 <= new.location[1] <= 90):
+            raise RegistryError(f"{new.id}: location is [longitude, latitude] in degrees / 位置が範囲外です")
         if new.protocol not in PROTOCOLS:
             raise RegistryError(f"{new.id}: protocol must be mqtt or http / プロトコルは mqtt か http")
         return {
@@ -361,8 +365,9 @@ class Registry:
         }
 
     def _management(self, new: NewDevice, model: DeviceModel) -> dict[str, Any] | None:
+        endpoints = [_endpoint(new, text) for text in new.management_endpoints]
         if new.management_username is None:
-            return None
+            return {"endpoints": endpoints} if endpoints else None
         password = new.management_password or ""
         defaults = [*mirai_pairs(), *vendor_defaults(model)]
         found = weakness(new.management_username, password, defaults)
@@ -372,6 +377,7 @@ class Registry:
             "weakness": found.reason if found else None,
             "weakness_source": found.source if found else None,
             "checked_at": utc_now().isoformat().replace("+00:00", "Z"),
+            **({"endpoints": endpoints} if endpoints else {}),
         }
 
     # --- reporting -----------------------------------------------------------------------------------
@@ -430,6 +436,28 @@ def device_of(record: DeviceRecord) -> Device:
 
 _VERB = {DeviceStatus.quarantined: "quarantine", DeviceStatus.active: "release", DeviceStatus.retired: "retire"}
 _ACTIVITY = {DeviceStatus.quarantined: 2, DeviceStatus.active: 3, DeviceStatus.retired: 4}
+
+
+PROBE_SCHEMES = ("telnet", "ssh", "http-basic", "http-digest")
+
+
+def _endpoint(new: NewDevice, text: str) -> str:
+    """A management endpoint (scheme://host:port[/path]) on the device's own registered address."""
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in PROBE_SCHEMES or port is None or not parts.hostname:
+        raise RegistryError(
+            f"{new.id}: management endpoint {text[:80]!r}: scheme://host:port with a scheme of "
+            f"{', '.join(PROBE_SCHEMES)} / 管理用エンドポイントの形式が不正です"
+        )
+    if new.address is None or parts.hostname != new.address.strip("[]"):
+        raise RegistryError(
+            f"{new.id}: management endpoints must be on the device's address ({new.address}) / 機器のアドレスと異なります"
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path or ''}"
 
 
 def _secret_binding(device_id: str) -> str:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from machimori.gateway.audits import audit_devices, report_findings
+from machimori.gateway.readings import recent_readings
 from machimori.gateway.registry import DeviceKey, DeviceStatus, NewDevice, RegistryError
 from machimori.gateway.service import AssetPlane, open_asset_plane
 from machimori.gateway.writer import Outcome
@@ -161,6 +162,16 @@ def show_device(request: Request, device_id: str, _: Reader) -> dict[str, Any]:
     return assets_of(request).registry.require(device_id).public()
 
 
+@management.get("/{device_id}/readings")
+def readings(
+    request: Request, device_id: str, _: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    """The device's newest stored readings, each with its signed envelope (re-verifiable with its key)."""
+    assets = assets_of(request)
+    assets.registry.require(device_id)
+    return recent_readings(assets.registry.database, device_id, limit)
+
+
 @management.post("/{device_id}/key")
 def rotate_key(request: Request, device_id: str, body: KeyBody, manager: Manager) -> dict[str, Any]:
     """Give the device a new key (its counters start again)."""
@@ -180,4 +191,3 @@ def release(request: Request, device_id: str, body: Reason, admin: Releaser) -> 
 @management.post("/{device_id}/retire")
 def retire(request: Request, device_id: str, body: Reason, manager: Manager) -> dict[str, Any]:
     return assets_of(request).registry.retire(device_id, body.reason, manager.name).public()
-

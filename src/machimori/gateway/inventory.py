@@ -1,0 +1,140 @@
+"""Device inventories from CSV (a vendor's delivery list, a municipality's asset register): every row checked,
+every problem reported at its file:line, nothing registered unless all rows are good."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+
+from machimori.diagnostics import InputError, Problem, read_user_file
+from machimori.gateway.registry import DeviceKey, NewDevice, RegistryError
+
+COLUMNS = (
+    "id",
+    "model",
+    "owner",
+    "vendor",
+    "component",
+    "name",
+    "longitude",
+    "latitude",
+    "address",
+    "protocol",
+    "mqtt_client_id",
+    "firmware",
+    "public_key",
+    "hmac_secret",
+    "key_expires",
+    "management_username",
+    "management_password",
+    "management_endpoints",
+)
+REQUIRED = ("id", "model", "owner")
+
+
+def read_inventory(path: Path) -> list[NewDevice]:
+    """The devices a CSV file lists (header row with COLUMNS' names; unknown columns are an error)."""
+    try:
+        text = read_user_file(path).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError.single(str(path), "not UTF-8 / UTF-8 ではありません") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    unknown = [name for name in header if name not in COLUMNS]
+    missing = [name for name in REQUIRED if name not in header]
+    if unknown or missing:
+        detail = f"unknown columns {unknown}" if unknown else f"missing columns {missing}"
+        raise InputError.single(str(path), f"{detail}; columns: {', '.join(COLUMNS)}", 1, 1)
+    devices: list[NewDevice] = []
+    problems: list[Problem] = []
+    for row in reader:
+        line = reader.line_num
+        try:
+            devices.append(_device({k: (v or "").strip() for k, v in row.items() if k is not None}))
+        except (RegistryError, ValueError) as error:
+            problems.append(Problem(str(path), line, 1, str(error)))
+    if problems:
+        raise InputError(problems)
+    seen: set[str] = set()
+    for device in devices:
+        if device.id in seen:
+            raise InputError.single(str(path), f"device {device.id} is listed twice / 重複しています")
+        seen.add(device.id)
+    return devices
+
+
+def parse_public_key(text: str) -> DeviceKey:
+    """An Ed25519 public key given as PEM, 64 hex digits or base64(url) of its 32 bytes."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = load_pem_public_key(text.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise RegistryError("the PEM key is not Ed25519 / Ed25519 の鍵ではありません")
+        return DeviceKey.ed25519(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+    return DeviceKey.ed25519(decode_bytes(text))
+
+
+def decode_bytes(text: str) -> bytes:
+    """Bytes given as hex (64 digits for 32 bytes) or base64(url)."""
+    text = text.strip()
+    try:
+        if len(text) % 2 == 0 and all(ch in "0123456789abcdefABCDEF" for ch in text) and len(text) >= 64:
+            return bytes.fromhex(text)
+        return base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_") + "=" * (-len(text) % 4))
+    except (ValueError, binascii.Error):
+        raise RegistryError("not hex or base64 / 16進数でも base64 でもありません") from None
+
+
+def _device(row: dict[str, str]) -> NewDevice:
+    for name in REQUIRED:
+        if not row.get(name):
+            raise RegistryError(f"{name} is empty / {name} が空です")
+    if bool(row.get("public_key")) == bool(row.get("hmac_secret")):
+        raise RegistryError("give exactly one of public_key and hmac_secret / どちらか一方を指定してください")
+    key = (
+        parse_public_key(row["public_key"])
+        if row.get("public_key")
+        else DeviceKey.hmac_secret(decode_bytes(row["hmac_secret"]))
+    )
+    location = None
+    if row.get("longitude") or row.get("latitude"):
+        location = (_number(row.get("longitude", ""), "longitude"), _number(row.get("latitude", ""), "latitude"))
+    expires = None
+    if row.get("key_expires"):
+        try:
+            expires = dt.datetime.fromisoformat(row["key_expires"].replace("Z", "+00:00"))
+        except ValueError:
+            raise RegistryError(f"key_expires {row['key_expires']!r} is not a date / 日付ではありません") from None
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)
+    return NewDevice(
+        id=row["id"],
+        model=row["model"],
+        owner=row["owner"],
+        key=key,
+        vendor=row.get("vendor") or None,
+        component=row.get("component") or None,
+        name=row.get("name") or None,
+        location=location,
+        address=row.get("address") or None,
+        protocol=row.get("protocol") or "mqtt",
+        mqtt_client_id=row.get("mqtt_client_id") or None,
+        firmware=row.get("firmware") or None,
+        key_expires_at=expires,
+        management_username=row.get("management_username") or None,
+        management_password=row.get("management_password") or None,
+        management_endpoints=tuple(row.get("management_endpoints", "").split()),
+    )
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise RegistryError(f"{name} {text!r} is not a number / 数値ではありません") from None
