@@ -43,6 +43,33 @@ def postgres_reason() -> str | None:
     return reason
 
 
+MQTT_BROKER = os.environ.get("MACHIMORI_TEST_MQTT", "mqtt://127.0.0.1:1883")
+
+
+def mqtt_unavailable() -> str | None:
+    """Why the MQTT broker cannot be used here, or None if it can."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(MQTT_BROKER)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 1883), timeout=3):
+            return None
+    except OSError as error:
+        return f"MQTT broker at {MQTT_BROKER} is not reachable: {error}"
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    """The MQTT broker (Mosquitto) the gateway tests publish to; skipped where absent, failed in CI."""
+    reason = mqtt_unavailable()
+    if reason and REQUIRE_SERVICES:
+        pytest.fail(f"MACHIMORI_REQUIRE_SERVICES=1 but {reason}")
+    if reason:
+        pytest.skip(reason)
+    return MQTT_BROKER
+
+
 @pytest.fixture
 def postgres_url(postgres_reason: str | None) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""

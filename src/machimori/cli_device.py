@@ -237,15 +237,42 @@ def device_retire(
 
 @device_app.command("audit")
 def device_audit(
+    active: Annotated[
+        bool, typer.Option("--probe", help="初期パスワードを実際に試す (登録済みアドレスのみ) / try default logins")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="接続せずに対象だけ示す / list targets, connect to none")
+    ] = False,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0.1, max=50, help="1秒あたりの試行 / login attempts a second")
+    ] = 2.0,
+    quarantine: Annotated[
+        bool,
+        typer.Option("--quarantine", help="初期パスワードが通った機器を隔離 / quarantine devices that accepted one"),
+    ] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """機器の監査 (共有鍵・クライアントID重複・鍵の期限・古いファームウェア・初期パスワード) / device audits."""
+    import asyncio
+
     from machimori.gateway.audits import audit_devices, report_findings
+    from machimori.gateway.probing import probe_devices
 
     with _registry(config, data_dir) as registry:
         findings = audit_devices(registry)
+        if active or dry_run:
+            report = asyncio.run(probe_devices(registry, dry_run=dry_run, rate_per_second=rate))
+            for outcome in report.outcomes:
+                err.print(
+                    f"probe {outcome.device_id} {outcome.protocol}://{outcome.host}:{outcome.port} {outcome.outcome}"
+                )
+            findings.extend(report.findings)
+            if quarantine:
+                for device in sorted({finding.device_id for finding in report.findings}):
+                    if registry.require(device).status == DeviceStatus.active:
+                        registry.quarantine(device, "device audit: a default login was accepted", "device-audit")
         report_findings(registry.events, registry, findings)
     if as_json:
         out.print(json.dumps([finding.public() for finding in findings], ensure_ascii=False))

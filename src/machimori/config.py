@@ -57,6 +57,9 @@ class Settings(BaseModel):
     gateway_mqtt_client_id: str = Field(
         "machimori-gateway", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="MQTT client id prefix (one per process)"
     )
+    gateway_mqtt_topic: str = Field(
+        "machimori/telemetry", pattern=r"^[A-Za-z0-9_/-]{1,100}$", description="devices publish to <topic>/<device id>"
+    )
     gateway_mqtt_workers: int = Field(1, ge=1, le=64, description="MQTT connections sharing the telemetry")
     gateway_clock_ahead_seconds: int = Field(60, ge=0, description="how far ahead a reading's time may be")
     gateway_clock_behind_seconds: int = Field(900, ge=1, description="how old a reading may be when it arrives")

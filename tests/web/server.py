@@ -23,15 +23,18 @@ def free_port() -> int:
 class ServerProcess:
     """A `machimori serve` child process on a free loopback port."""
 
-    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
+        self.extra_env = extra_env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, "MACHIMORI_ADMIN_TOKEN": ADMIN_TOKEN, "MACHIMORI_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "MACHIMORI_ADMIN_TOKEN": ADMIN_TOKEN, "MACHIMORI_LOG_LEVEL": "WARNING", **self.extra_env}
         if self.database_url:
             env["MACHIMORI_DATABASE_URL"] = self.database_url
         return env

@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from machimori.gateway.envelope import Reading, Value, mac_reading, sign_reading
-from machimori.gateway.mqtt import device_topic
+from machimori.gateway.mqtt import TOPIC, device_topic
 
 RESERVE = 100
 TELEMETRY_PATH = "/api/v1/telemetry"
@@ -64,9 +64,9 @@ class DeviceClient:
         """Sign and POST a reading to the gateway (the client's base URL); the answer says stored or why not."""
         return post_message(http, self.message(values))
 
-    def publish(self, client: mqtt.Client, values: dict[str, Value]) -> mqtt.MQTTMessageInfo:
+    def publish(self, client: mqtt.Client, values: dict[str, Value], topic: str = TOPIC) -> mqtt.MQTTMessageInfo:
         """Sign and publish a reading on the device's topic, QoS 1 (the broker acknowledges it)."""
-        return client.publish(device_topic(self.device_id), self.message(values), qos=1)
+        return client.publish(device_topic(self.device_id, topic), self.message(values), qos=1)
 
 
 def post_message(http: httpx.Client, message: bytes) -> httpx.Response:

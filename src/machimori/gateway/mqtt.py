@@ -21,21 +21,22 @@ from machimori.gateway.ingest import Gateway
 from machimori.gateway.writer import Outcome
 
 log = logging.getLogger(__name__)
-TOPIC_PREFIX = "machimori/telemetry/"
+TOPIC = "machimori/telemetry"
 SHARE_GROUP = "machimori-gateway"
 SESSION_EXPIRY_SECONDS = 3600  # the broker keeps a worker's unacknowledged messages this long after it drops
 
 
-def device_topic(device_id: str) -> str:
+def device_topic(device_id: str, topic: str = TOPIC) -> str:
     """The topic a device publishes its readings to."""
-    return TOPIC_PREFIX + device_id
+    return f"{topic}/{device_id}"
 
 
 class MqttWorker:
     """One MQTT 5 connection taking telemetry from the shared subscription and handing it to the gateway."""
 
-    def __init__(self, gateway: Gateway, url: str, client_id: str) -> None:
+    def __init__(self, gateway: Gateway, url: str, client_id: str, topic: str = TOPIC) -> None:
         self.gateway = gateway
+        self.prefix = topic + "/"
         self.url = urlsplit(url)
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
@@ -65,11 +66,11 @@ class MqttWorker:
         if getattr(reason, "is_failure", False):
             log.error("MQTT broker refused the gateway: %s", reason)
             return
-        client.subscribe(f"$share/{SHARE_GROUP}/{TOPIC_PREFIX}+", qos=1)
+        client.subscribe(f"$share/{SHARE_GROUP}/{self.prefix}+", qos=1)
         self.subscribed.set()
 
     def _message(self, client: mqtt.Client, _data: object, message: mqtt.MQTTMessage) -> None:
-        claimed = message.topic.removeprefix(TOPIC_PREFIX) if message.topic.startswith(TOPIC_PREFIX) else ""
+        claimed = message.topic.removeprefix(self.prefix) if message.topic.startswith(self.prefix) else ""
         done = self.gateway.submit(bytes(message.payload), "mqtt", None, claimed_device=claimed)
         mid, qos = message.mid, message.qos
         done.add_done_callback(lambda finished: self._settle(finished, mid, qos))
@@ -88,6 +89,8 @@ def start_mqtt_workers(settings: Settings, gateway: Gateway) -> list[MqttWorker]
     if not settings.gateway_mqtt_url:
         return []
     return [
-        MqttWorker(gateway, settings.gateway_mqtt_url, f"{settings.gateway_mqtt_client_id}-{n}").start()
+        MqttWorker(
+            gateway, settings.gateway_mqtt_url, f"{settings.gateway_mqtt_client_id}-{n}", settings.gateway_mqtt_topic
+        ).start()
         for n in range(settings.gateway_mqtt_workers)
     ]

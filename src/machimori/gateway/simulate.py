@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from machimori.gateway.client import DeviceClient, post_message
 from machimori.gateway.envelope import Value
 from machimori.gateway.models import DeviceModel
-from machimori.gateway.mqtt import device_topic
+from machimori.gateway.mqtt import TOPIC, device_topic
 
 Behaviour = Literal["honest", "forger", "replayer", "wild"]
 MISBEHAVIOURS: tuple[Behaviour, ...] = ("forger", "replayer", "wild")
@@ -110,14 +110,20 @@ def run_http(
 
 
 def run_mqtt(
-    client: mqtt.Client, fleet: list[SimulatedDevice], messages: int, rate: float, *, seed: int = 1
+    client: mqtt.Client,
+    fleet: list[SimulatedDevice],
+    messages: int,
+    rate: float,
+    *,
+    topic: str = TOPIC,
+    seed: int = 1,
 ) -> Tally[str]:
     """Publish `messages` readings round the fleet at `rate` a second (QoS 1); how many the broker took."""
     rng = random.Random(seed)
     tally: Tally[str] = Tally()
 
     def publish(device: SimulatedDevice) -> None:
-        info = client.publish(device_topic(device.client.device_id), device.next_message(rng), qos=1)
+        info = client.publish(device_topic(device.client.device_id, topic), device.next_message(rng), qos=1)
         info.wait_for_publish(timeout=10)
         tally["published" if info.is_published() else "not-published"] += 1
 
