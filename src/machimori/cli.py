@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from machimori import __version__
-from machimori.cli_device import device_app
+from machimori.cli_device import device_app, simulate
 from machimori.cli_guard import guard
 from machimori.cli_identity import account_app, client_app
 from machimori.cli_platform import audit_app, db_app, serve, token_app
@@ -44,6 +44,7 @@ app.add_typer(client_app, name="client")
 app.add_typer(device_app, name="device")
 app.command()(serve)
 app.command()(guard)
+app.command()(simulate)
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -284,3 +284,76 @@ def device_audit(
         out.print(f"{len(findings)} 件の指摘 / findings: {len(findings)}")
     if findings:
         raise typer.Exit(1)
+
+
+def simulate(
+    devices: Annotated[int, typer.Option("--devices", min=1, max=100000, help="機器の台数 / fleet size")] = 10,
+    rate: Annotated[float, typer.Option("--rate", min=0.1, help="1秒あたりの送信数 / messages a second")] = 20.0,
+    messages: Annotated[int | None, typer.Option("--messages", min=1, help="送信総数 / messages in all")] = None,
+    url: Annotated[str, typer.Option("--url", help="machimori の URL")] = "http://127.0.0.1:8750",
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="MACHIMORI_ADMIN_TOKEN", help="管理者トークン / admin token")
+    ] = None,
+    transport: Annotated[str, typer.Option("--transport", help="http | mqtt")] = "http",
+    mqtt_url: Annotated[str, typer.Option("--mqtt-url")] = "mqtt://127.0.0.1:1883",
+    mqtt_topic: Annotated[str, typer.Option("--mqtt-topic")] = "machimori/telemetry",
+    model: Annotated[str, typer.Option("--model", help="機器モデル / device model")] = "air-quality-sensor",
+    owner: Annotated[str, typer.Option("--owner")] = "minato-city",
+    vendor: Annotated[str, typer.Option("--vendor")] = "soyokaze-kankyo",
+    prefix: Annotated[str, typer.Option("--prefix", help="機器 ID の接頭辞 / device id prefix")] = "sim",
+    honest: Annotated[bool, typer.Option("--honest", help="不正な機器を含めない / no misbehaving devices")] = False,
+) -> None:
+    """模擬センサー群を登録して送信 (偽造鍵・再送・範囲外の機器を含む) / run a simulated sensor fleet."""
+    from urllib.parse import urlsplit
+
+    import httpx
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from machimori.gateway.models import load_models
+    from machimori.gateway.simulate import provision, run_http, run_mqtt
+
+    if token is None:
+        raise InputError.single("--token", "an admin token is needed to register devices / 管理者トークンが必要です")
+    if transport not in ("http", "mqtt"):
+        raise InputError.single("--transport", "http or mqtt / http か mqtt")
+    chosen = load_models().get(model)
+    if chosen is None:
+        raise InputError.single("--model", f"unknown built-in device model {model!r} / 機器モデルがありません")
+    total = messages or devices * 10
+    admin = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            fleet = provision(
+                http,
+                admin,
+                chosen,
+                devices,
+                owner=owner,
+                vendor=vendor,
+                prefix=prefix,
+                protocol="mqtt" if transport == "mqtt" else "http",
+                misbehaving=not honest,
+            )
+            err.print(f"{len(fleet)} 台を登録 / devices provisioned: {len(fleet)}")
+            if transport == "http":
+                tally = run_http(http, fleet, total, rate)
+            else:
+                broker = urlsplit(mqtt_url)
+                client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+                client.connect(broker.hostname or "127.0.0.1", broker.port or 1883)
+                client.loop_start()
+                try:
+                    tally = run_mqtt(client, fleet, total, rate, topic=mqtt_topic)
+                finally:
+                    client.disconnect()
+                    client.loop_stop()
+    except httpx.HTTPStatusError as error:
+        detail = f"the server refused: {error.response.status_code} {error.response.text[:200]}"
+        raise InputError.single(url, detail) from None
+    except (httpx.TransportError, OSError) as error:
+        raise InputError.single(url, f"cannot reach: {error} / 接続できません") from None
+    table = Table("outcome", "messages")
+    for outcome, count in tally.most_common():
+        table.add_row(outcome, str(count))
+    out.print(table)
