@@ -11,6 +11,7 @@ from rich.console import Console
 
 from machimori.audit.checks import verify_export
 from machimori.config import Settings
+from machimori.demo_gateway import run_asset_plane_demo
 from machimori.demo_hub import run_city_os_demo
 from machimori.demo_service import run_service_plane_demo
 from machimori.events import EventQuery, find_events
@@ -24,8 +25,14 @@ DEMO_ORIGIN = "minatomachi.example/audit"
 
 def demo_settings(out_dir: Path, port: int) -> Settings:
     """Embedded defaults for the demo: its own data folder, loopback, the example town."""
+    town = example_town()
     return Settings(
-        data_dir=out_dir / "data", port=port, audit_origin=DEMO_ORIGIN, city_model=example_town(), log_level="WARNING"
+        data_dir=out_dir / "data",
+        port=port,
+        audit_origin=DEMO_ORIGIN,
+        city_model=town,
+        device_models=town.parent / "device-models.yaml",
+        log_level="WARNING",
     )
 
 
@@ -41,6 +48,7 @@ def run_platform_demo(console: Console, settings: Settings) -> list[str]:
             lines = _record(console, platform, client, city, admin)
             run_service_plane_demo(console, platform, client)
             run_city_os_demo(console, platform, client)
+            run_asset_plane_demo(console, platform, client, {"Authorization": f"Bearer {admin}"})
         _verify(console, platform, settings.data_dir.parent)
         platform.events.flush()
         _events(console, platform)

@@ -56,3 +56,13 @@ def test_demo_writes_reports_and_closes_three_gaps(tmp_path: Path) -> None:
     assert "withdrawn: 読み取り / read → position withheld; 通知 / notification → position withheld" in stdout
     assert "the bus company cannot see the tag: 404" in stdout
     assert "open data, no token: 3 gauges, 0 watch tags" in stdout
+    # The asset plane: signed readings into the hub, attackers refused and quarantined, audits and a probe.
+    assert "6 sensors sent 60 signed readings over HTTP" in stdout
+    assert "bad-signature 5" in stdout and "replay 5" in stdout and "out-of-range 10" in stdout
+    assert "in the hub: 4 sensors; env-0001 temperature" in stdout
+    assert "quarantined by policy: ['env-0004', 'env-0005']" in stdout
+    assert "the quarantined forger keeps sending → {'quarantined': 1}" in stdout
+    assert "by the auditor → 403; by the admin with a reason → 200 active" in stdout
+    assert "published 40, stored 40" in stdout
+    assert "cam-ohashi default-credential: management login 'root' is a default credential (mirai)" in stdout
+    assert "active probe of cam-ohashi telnet://127.0.0.1:" in stdout and "→ accepted (root, mirai)" in stdout

@@ -120,6 +120,7 @@ class DeviceBody(KeyBody):
     firmware: str | None = Field(None, max_length=64)
     management_username: str | None = Field(None, max_length=128)
     management_password: str | None = Field(None, max_length=256, description="checked, fingerprinted, never stored")
+    management_endpoints: tuple[str, ...] = Field((), max_length=8, description="where audits may probe its logins")
 
 
 class Reason(BaseModel):
@@ -174,7 +175,7 @@ def readings(
 
 @management.post("/{device_id}/key")
 def rotate_key(request: Request, device_id: str, body: KeyBody, manager: Manager) -> dict[str, Any]:
-    """Give the device a new key (its counters start again)."""
+    """Give the device a new key (its message counters go on from where they were)."""
     return assets_of(request).registry.rotate_key(device_id, body.key(), manager.name).public()
 
 

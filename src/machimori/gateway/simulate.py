@@ -4,8 +4,10 @@ values out of range) so the gateway's refusals can be seen."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
+import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
@@ -57,7 +59,8 @@ def plausible_values(model: DeviceModel, rng: random.Random, *, wild: bool = Fal
         elif wild:
             values[name] = high * 10 + 1000
         else:
-            value = low + (high - low) * (0.2 + 0.3 * rng.random())
+            share = (0.45 if low < 0 else 0.05) + 0.1 * rng.random()  # mild weather, clean air
+            value = low + (high - low) * share
             values[name] = round(value) if measurement.type == "integer" else round(value, 2)
     return values
 
@@ -73,6 +76,7 @@ def provision(
     prefix: str = "sim",
     protocol: Literal["http", "mqtt"] = "http",
     misbehaving: bool = True,
+    firmware: str | None = None,
 ) -> list[SimulatedDevice]:
     """Register `count` devices (the last three misbehaving, if asked and there are at least four) with fresh
     keys; a device already registered gets its key rotated."""
@@ -83,9 +87,10 @@ def provision(
         if misbehaving and count >= 4 and n > count - len(MISBEHAVIOURS):
             behaviour = MISBEHAVIOURS[n - (count - len(MISBEHAVIOURS)) - 1]
         key = Ed25519PrivateKey.generate()
-        public = _b64(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-        body = {"id": device_id, "model": model.id, "owner": owner, "vendor": vendor, "public_key": public}
-        answer = http.post("/api/v1/devices", json={**body, "protocol": protocol}, headers=admin)
+        public = public_key_text(key)
+        body: dict[str, str | None] = {"id": device_id, "model": model.id, "owner": owner, "vendor": vendor}
+        body |= {"public_key": public, "protocol": protocol, "firmware": firmware}
+        answer = http.post("/api/v1/devices", json=body, headers=admin)
         if answer.status_code == 409:
             answer = http.post(f"/api/v1/devices/{device_id}/key", json={"public_key": public}, headers=admin)
         answer.raise_for_status()
@@ -140,5 +145,52 @@ def _paced(fleet: list[SimulatedDevice], messages: int, rate: float, send: Calla
             time.sleep(ahead)
 
 
-def _b64(raw: bytes) -> str:
+def public_key_text(key: Ed25519PrivateKey) -> str:
+    """The key's public half as the device API takes it: raw 32 bytes, base64url."""
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+class TelnetLogin:
+    """A simulated device's telnet management login on loopback (for demos of the credential probe): it asks
+    for a login and a password and lets in one pair — a factory default, as on the devices Mirai took over."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="simulated-telnet", daemon=True)
+
+    def __enter__(self) -> TelnetLogin:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._session, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(b"RC-200 login: ")
+            username = (await reader.readline()).strip().decode(errors="replace")
+            writer.write(b"Password: ")
+            password = (await reader.readline()).strip().decode(errors="replace")
+            if (username, password) == (self.username, self.password):
+                writer.write(b"\r\nBusyBox v1.19 built-in shell\r\n# ")
+            else:
+                writer.write(b"\r\nLogin incorrect\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        finally:
+            writer.close()
