@@ -9,6 +9,7 @@ window); refusals that suggest an attack count towards the quarantine policy.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -20,7 +21,7 @@ from machimori.events import Device, Endpoint, EventClass, EventStream, Resource
 from machimori.gateway.checks import RateLimits, TimeBounds, check_values
 from machimori.gateway.envelope import Envelope, EnvelopeRejected, Reading, open_envelope
 from machimori.gateway.models import DeviceModel
-from machimori.gateway.registry import DeviceRecord, DeviceStatus, Registry
+from machimori.gateway.registry import DeviceRecord, DeviceStatus, Registry, RegistryError
 from machimori.gateway.window import CounterWindow
 from machimori.gateway.writer import Outcome, Pending, Writer
 from machimori.hub.observations import LOCATION, Observation
@@ -31,7 +32,9 @@ SUSPICIOUS = frozenset(
     {"bad-signature", "wrong-algorithm", "replay", "counter-too-old", "key-changed", "topic-mismatch"}
 )
 AUTHENTICATION = SUSPICIOUS | {"unknown-device", "quarantined", "retired", "clock-skew"}
+UNREGISTERED = frozenset({"unknown-device"})  # refusals whose device id nobody registered
 POLICY_ACTOR = "gateway-policy"
+RELOAD_ON = frozenset({"bad-signature", "wrong-algorithm"})  # refusals a stale copy of the key could cause
 
 
 @dataclass(frozen=True)
@@ -90,16 +93,27 @@ class Gateway:
         done: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
         received_at = utc_now()
         envelope: Envelope | None = None
+        reading: Reading | None = None
         try:
             envelope = open_envelope(raw)
+            started = time.monotonic()
+            known = self._device(envelope.device_id)
+            try:
+                reading = envelope.verified_reading(known.verifier)  # type: ignore[arg-type]
+            except EnvelopeRejected as refusal:
+                if refusal.reason not in RELOAD_ON or known.loaded >= started:
+                    raise
+                # our copy of the key may be older than a rotation made elsewhere (the CLI, another worker)
+                known = self._device(envelope.device_id, reload=True)
+                reading = envelope.verified_reading(known.verifier)  # type: ignore[arg-type]
+            # only a message the device really signed is held against it (the kid is proven now)
             if claimed_device is not None and claimed_device != envelope.device_id:
                 raise EnvelopeRejected("topic-mismatch", f"sent on the topic of {claimed_device[:40]!r}")
-            known = self._device(envelope.device_id)
-            reading = envelope.verified_reading(known.verifier)  # type: ignore[arg-type]
             self._check(known, reading, received_at)
         except EnvelopeRejected as refusal:
             device = envelope.device_id if envelope else None
-            outcome = Outcome(False, refusal.reason, str(refusal), device)
+            counter = reading.counter if reading else None
+            outcome = Outcome(False, refusal.reason, str(refusal), device, counter)
             self.refused(outcome, transport, source)
             done.set_result(outcome)
             return done
@@ -125,10 +139,10 @@ class Gateway:
             self._known.pop(record.id, None)
 
     # --- the checks ----------------------------------------------------------------------------------
-    def _device(self, device_id: str) -> _Known:
+    def _device(self, device_id: str, *, reload: bool = False) -> _Known:
         with self._lock:
             known = self._known.get(device_id)
-        if known is None or time.monotonic() - known.loaded > CACHE_SECONDS:
+        if reload or known is None or time.monotonic() - known.loaded > CACHE_SECONDS:
             record = self.registry.get(device_id)
             key = self.registry.key_of(device_id) if record else None
             if record is None or key is None:
@@ -175,7 +189,9 @@ class Gateway:
             record = self.registry.get(outcome.device_id)
             if record is not None and record.status == DeviceStatus.active:
                 reason = f"policy: {self.policy.after} suspicious refusals ({outcome.reason}) / ポリシーによる隔離"
-                self.forget(self.registry.quarantine(outcome.device_id, reason, POLICY_ACTOR))
+                # its status may have changed meanwhile (quarantined or retired by someone else): nothing to do
+                with contextlib.suppress(RegistryError):
+                    self.forget(self.registry.quarantine(outcome.device_id, reason, POLICY_ACTOR))
 
 
 def observation_of(record: DeviceRecord, model: DeviceModel, reading: Reading) -> Observation:
@@ -200,25 +216,39 @@ def observation_of(record: DeviceRecord, model: DeviceModel, reading: Reading) -
 
 class RejectionReports:
     """Each refusal as an event — but at most `burst` of the same (device, reason) per window, the rest
-    counted and reported in one summary, so a flood cannot flood the event stream too."""
+    counted and reported in one summary, so a flood cannot flood the event stream too. Refusals naming no
+    registered device (unknown ids, messages that name none) are counted by reason alone: made-up ids are
+    free to an attacker, so they must not open a fresh allowance (nor a fresh counter in memory) each."""
 
     def __init__(self, events: EventStream, burst: int = 20, window: float = 10.0) -> None:
         self.events = events
         self.burst = burst
         self.window = window
         self._counts: dict[tuple[str | None, str | None], tuple[float, int]] = {}
+        self._swept = time.monotonic()
         self._lock = threading.Lock()
 
     def report(self, outcome: Outcome, transport: str, source: str | None) -> None:
-        key = (outcome.device_id, outcome.reason)
+        device = None if outcome.reason in UNREGISTERED else outcome.device_id
+        key = (device, outcome.reason)
         moment = time.monotonic()
+        summaries: list[tuple[tuple[str | None, str | None], int]] = []
         with self._lock:
             started, count = self._counts.get(key, (moment, 0))
             if moment - started > self.window:
                 if count > self.burst:
-                    self._emit(outcome, transport, source, folded=count - self.burst)
+                    summaries.append((key, count - self.burst))
                 started, count = moment, 0
             self._counts[key] = (started, count + 1)
+            if moment - self._swept > self.window:  # tell what other windows folded, and forget them
+                self._swept = moment
+                for other, (other_started, other_count) in list(self._counts.items()):
+                    if other != key and moment - other_started > self.window:
+                        del self._counts[other]
+                        if other_count > self.burst:
+                            summaries.append((other, other_count - self.burst))
+        for (folded_device, reason), folded in summaries:
+            self._emit(Outcome(False, reason, "", folded_device), transport, None, folded=folded)
         if count < self.burst:
             self._emit(outcome, transport, source)
 

@@ -220,7 +220,9 @@ class Registry:
     def rotate_key(
         self, device_id: str, key: DeviceKey, actor: str, expires_at: dt.datetime | None = None
     ) -> DeviceRecord:
-        """Give the device a new key; its counters start again, and messages under the old key stop verifying."""
+        """Give the device a new key: messages under the old key stop verifying at once. Its counters go on
+        from where they were (each stored reading is kept under its device and counter, so a counter is never
+        used twice, whatever the key); a counter used before is refused (replay, counter-too-old)."""
         record = self.require(device_id)
         if record.status == DeviceStatus.retired:
             raise RegistryError("a retired device gets no new key / 廃止済みの機器です", status=409)
@@ -233,8 +235,6 @@ class Registry:
                     **self._key_columns(device_id, key),
                     key_created_at=now,
                     key_expires_at=expires_at,
-                    counter_top=0,
-                    counter_window=0,
                 )
             )
         changed = self.require(device_id)
@@ -242,6 +242,8 @@ class Registry:
             _entry("device.rotate-key", device_id, actor, old=record.key_fingerprint, new=changed.key_fingerprint)
         )
         self._report(changed, actor, EventClass.ENTITY_MANAGEMENT, 3, "device key rotated / 機器の鍵を更新")
+        if self.on_change is not None:  # the gateway drops its copy of the old key and counters at once
+            self.on_change(changed)
         return changed
 
     def quarantine(self, device_id: str, reason: str, actor: str) -> DeviceRecord:

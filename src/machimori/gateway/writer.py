@@ -57,7 +57,7 @@ class Writer:
     def __init__(self, database: Database, store: EntityStore) -> None:
         self.database = database
         self.store = store
-        self.windows: dict[str, CounterWindow] = {}
+        self.windows: dict[str, CounterWindow] = {}  # as committed
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="machimori-gateway-writer", daemon=True)
         self._thread.start()
@@ -91,16 +91,19 @@ class Writer:
     def _commit(self, batch: list[Pending]) -> None:
         try:
             with self.database.begin() as connection:
-                outcomes = self._write(connection, batch)
+                outcomes, windows = self._write(connection, batch)
         except Exception as error:  # the database failed: nobody is told their reading is stored
             log.exception("gateway batch of %d readings not committed", len(batch))
             for pending in batch:
                 pending.done.set_exception(error)
             return
+        # only once committed: a batch that failed must not make the device's resend look like a replay
+        self.windows.update(windows)
         for pending, outcome in zip(batch, outcomes, strict=True):
             pending.done.set_result(outcome)
 
-    def _write(self, connection: Connection, batch: list[Pending]) -> list[Outcome]:
+    def _write(self, connection: Connection, batch: list[Pending]) -> tuple[list[Outcome], dict[str, CounterWindow]]:
+        """Decide and write the batch; the outcomes, and the counter windows of the devices it advanced."""
         ids = list(dict.fromkeys(pending.device_id for pending in batch))
         query = select(
             devices.c.id, devices.c.status, devices.c.key_fingerprint, devices.c.counter_top, devices.c.counter_window
@@ -117,7 +120,7 @@ class Writer:
             if outcome.accepted:
                 accepted.append(pending)
         if not accepted:
-            return outcomes
+            return outcomes, {}
         connection.execute(insert(device_readings), [_reading_row(pending) for pending in accepted])
         seen = {pending.device_id: pending.received_at for pending in accepted}
         connection.execute(
@@ -134,8 +137,7 @@ class Writer:
             by_tenant[pending.tenant].append(pending.observation)
         for tenant, observations in by_tenant.items():
             record_observations(self.store, connection, tenant, observations)
-        self.windows.update({device: windows[device] for device in seen})
-        return outcomes
+        return outcomes, {device: windows[device] for device in seen}
 
     @staticmethod
     def _decide(pending: Pending, row: Any, windows: dict[str, CounterWindow]) -> Outcome:
