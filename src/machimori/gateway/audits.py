@@ -125,7 +125,7 @@ def old_firmware(record: DeviceRecord, model: DeviceModel) -> list[Finding]:
             Finding("firmware-unknown", record.id, Severity.LOW, "firmware version not recorded / ファームウェア不明")
         ]
     try:
-        below = version_tuple(record.firmware) < version_tuple(model.firmware_minimum)
+        below = _padded(version_tuple(record.firmware)) < _padded(version_tuple(model.firmware_minimum))
     except InputError:
         below = True
     if not below:
@@ -139,6 +139,11 @@ def old_firmware(record: DeviceRecord, model: DeviceModel) -> list[Finding]:
             "/ ファームウェアがベンダーの最低版より古い",
         )
     ]
+
+
+def _padded(version: tuple[int, ...], length: int = 8) -> tuple[int, ...]:
+    """A version with missing parts as zeros, so that 2.10 and 2.10.0 are the same version."""
+    return version + (0,) * (length - len(version))
 
 
 def default_login(record: DeviceRecord, model: DeviceModel | None, registry: Registry) -> list[Finding]:
