@@ -3,6 +3,7 @@ API token (registering and quarantining needs the admin; releasing, the admin on
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Annotated, Any
 
@@ -75,7 +76,9 @@ async def receive_telemetry(request: Request) -> JSONResponse:
     raw = await request.body()
     gateway = assets_of(request).gateway
     try:
-        outcome: Outcome = await run_in_threadpool(gateway.receive, raw, "http", client_address(request))
+        # checked in a worker thread (a cache miss reads the registry); the wait for the commit holds no thread
+        pending = await run_in_threadpool(gateway.submit, raw, "http", client_address(request))
+        outcome: Outcome = await asyncio.wrap_future(pending)
     except Exception:  # the database did not take it: the device keeps the reading and sends it again
         return problem(503, "the reading was not stored; send it again / 保存できませんでした。再送してください")
     if outcome.accepted:
