@@ -38,11 +38,13 @@ class Counter:
     def next(self) -> int:
         """The next counter, written ahead to the file before it is handed out."""
         with self._lock:
-            self._value += 1
-            if self.path is not None and self._value > self._reserved:
-                self._reserved = self._value + RESERVE
-                _write_durably(self.path, str(self._reserved))
-            return self._value
+            value = self._value + 1
+            if self.path is not None and value > self._reserved:
+                reserved = value + RESERVE
+                _write_durably(self.path, str(reserved))
+                self._reserved = reserved  # only once it is on disk: a failed write must not reserve anything
+            self._value = value
+            return value
 
 
 class DeviceClient:
@@ -81,3 +83,8 @@ def _write_durably(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)  # the rename itself is durable once its directory is synced
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import io
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,8 +32,11 @@ MAX_ENVELOPE_BYTES = 4096
 MAX_VALUES = 32
 MAX_TEXT = 256
 MAX_COUNTER = 2**62
-DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-VALUE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+# \Z, not $: "$" also matches before a final newline, which would let "dev-1\n" through as a device id.
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+VALUE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MILLISECOND = dt.timedelta(milliseconds=1)
 
 Value = float | int | str | bool
 Kind = Literal["sign1", "mac0"]
@@ -88,21 +93,24 @@ def open_envelope(raw: bytes) -> Envelope:
     if len(raw) > MAX_ENVELOPE_BYTES:
         raise EnvelopeRejected("oversized", f"envelope over {MAX_ENVELOPE_BYTES} bytes")
     try:
-        message = cbor2.loads(raw)
+        message = _cbor_item(raw)
     except Exception:  # cbor2 raises several kinds on truncated or malformed input
-        raise EnvelopeRejected("malformed", "not a CBOR message (truncated or malformed)") from None
+        raise EnvelopeRejected("malformed", "not a CBOR message (truncated, malformed or followed by more)") from None
     if not isinstance(message, cbor2.CBORTag) or message.tag not in (SIGN1_TAG, MAC0_TAG):
         raise EnvelopeRejected("malformed", "not a tagged COSE_Sign1 (18) or COSE_Mac0 (17) message")
     parts = message.value
     if not (isinstance(parts, list | tuple) and len(parts) == 4 and isinstance(parts[0], bytes)):
         raise EnvelopeRejected("malformed", "a COSE message is [protected, unprotected, payload, tag]")
-    protected, _unprotected, payload, tag = parts
+    protected, unprotected, payload, tag = parts
     if not (isinstance(payload, bytes) and isinstance(tag, bytes)):
         raise EnvelopeRejected("malformed", "payload and signature must be byte strings")
+    if not isinstance(unprotected, Mapping):  # not signed, and not read, but a map all the same (RFC 9052 §3)
+        raise EnvelopeRejected("malformed", "the unprotected header must be a map")
     kind: Kind = "sign1" if message.tag == SIGN1_TAG else "mac0"
     header = _protected_header(protected)
     expected_alg = ALG_EDDSA if kind == "sign1" else ALG_HMAC_256
-    if header.get(HEADER_ALG) != expected_alg:
+    alg = header.get(HEADER_ALG)
+    if type(alg) is not int or alg != expected_alg:
         raise EnvelopeRejected("wrong-algorithm", f"alg must be {expected_alg} for a {kind} message")
     return Envelope(kind, _device_id(header.get(HEADER_KID)), protected, payload, tag, raw)
 
@@ -132,17 +140,33 @@ def _to_be_maced(protected: bytes, payload: bytes) -> bytes:
 
 
 def _payload(reading: Reading) -> bytes:
-    millis = int(reading.time.timestamp() * 1000)
+    # whole milliseconds in integers: int(timestamp() * 1000) loses a millisecond to float rounding at times
+    time = reading.time if reading.time.tzinfo else reading.time.astimezone()  # naive: local time, as timestamp()
+    millis = (time - EPOCH) // MILLISECOND
     return bytes(cbor2.dumps({"c": reading.counter, "t": millis, "v": reading.values}))
+
+
+def _cbor_item(data: bytes) -> Any:
+    """Exactly one CBOR data item: a map with a key twice (RFC 9052 §3 calls that malformed) or bytes after
+    the item are refused, so that no other COSE implementation can read the message differently."""
+    stream = io.BytesIO(data)
+    item = cbor2.CBORDecoder(stream, allow_duplicate_keys=False).decode()
+    if stream.tell() != len(data):
+        raise ValueError("bytes after the CBOR data item")
+    return item
 
 
 def _protected_header(protected: bytes) -> dict[Any, Any]:
     try:
-        header = cbor2.loads(protected) if protected else {}
+        # RFC 9052 §3: a label that occurs twice in a header map makes the message malformed
+        header = _cbor_item(protected) if protected else {}
     except Exception:
         raise EnvelopeRejected("malformed", "the protected header is not CBOR") from None
     if not isinstance(header, dict):
         raise EnvelopeRejected("malformed", "the protected header must be a map")
+    # labels are integers or text (RFC 9052 §3); 1.0, 4.0 or true would otherwise find alg and kid by equality
+    if any(type(label) not in (int, str) for label in header):
+        raise EnvelopeRejected("malformed", "the protected header's labels must be integers or text")
     return header
 
 
@@ -160,7 +184,7 @@ def _device_id(kid: object) -> str:
 
 def _reading(payload: bytes) -> Reading:
     try:
-        body = cbor2.loads(payload)
+        body = _cbor_item(payload)
     except Exception:
         raise EnvelopeRejected("malformed", "the payload is not CBOR (or has text that is not UTF-8)") from None
     if not (isinstance(body, dict) and set(body) == {"c", "t", "v"}):
@@ -171,7 +195,7 @@ def _reading(payload: bytes) -> Reading:
     if type(millis) is not int:
         raise EnvelopeRejected("malformed", "t must be epoch milliseconds")
     try:
-        time = dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
+        time = EPOCH + millis * MILLISECOND
     except (OverflowError, OSError, ValueError):
         raise EnvelopeRejected("malformed", "t is not a representable time") from None
     return Reading(counter, time, _values(values))

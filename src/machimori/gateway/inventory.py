@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import csv
 import datetime as dt
 import io
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
@@ -41,32 +43,54 @@ REQUIRED = ("id", "model", "owner")
 
 def read_inventory(path: Path) -> list[NewDevice]:
     """The devices a CSV file lists (header row with COLUMNS' names; unknown columns are an error)."""
+    raw = read_user_file(path)
     try:
-        text = read_user_file(path).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError.single(str(path), "not UTF-8 / UTF-8 ではありません") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = bytes(error.object[: error.start]).count(b"\n") + 1  # object: the bytes after any BOM
+        raise InputError.single(str(path), "not UTF-8 / UTF-8 ではありません", line) from None
+    # strict: a stray or unclosed quote is an error at its line, not a silently merged field
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, [])
+    except csv.Error as error:
+        raise InputError.single(str(path), f"not CSV: {error} / CSV ではありません", 1, 1) from None
     unknown = [name for name in header if name not in COLUMNS]
     missing = [name for name in REQUIRED if name not in header]
-    if unknown or missing:
-        detail = f"unknown columns {unknown}" if unknown else f"missing columns {missing}"
+    twice = sorted(name for name, count in collections.Counter(header).items() if count > 1)
+    if unknown or missing or twice:
+        found = (("unknown columns", unknown), ("missing columns", missing), ("columns given twice", twice))
+        detail = "; ".join(f"{what} {names}" for what, names in found if names)
         raise InputError.single(str(path), f"{detail}; columns: {', '.join(COLUMNS)}", 1, 1)
     devices: list[NewDevice] = []
     problems: list[Problem] = []
-    for row in reader:
-        line = reader.line_num
+    first_line: dict[str, int] = {}
+    while True:
+        line = reader.line_num + 1  # where the row starts: a quoted PEM key makes a row several lines long
         try:
-            devices.append(_device({k: (v or "").strip() for k, v in row.items() if k is not None}))
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # the rest of the file cannot be split into rows reliably
+            problems.append(Problem(str(path), reader.line_num, 1, f"not CSV: {error} / CSV ではありません"))
+            break
+        if not fields:  # a blank line
+            continue
+        try:
+            if len(fields) > len(header):
+                raise RegistryError(f"more fields than columns ({len(header)}) / 列より多い項目があります")
+            device = _device({name: value.strip() for name, value in zip(header, fields, strict=False)})
         except (RegistryError, ValueError) as error:
             problems.append(Problem(str(path), line, 1, str(error)))
+            continue
+        if device.id in first_line:
+            message = f"device {device.id} is listed twice (first at line {first_line[device.id]}) / 重複しています"
+            problems.append(Problem(str(path), line, 1, message))
+            continue
+        first_line[device.id] = line
+        devices.append(device)
     if problems:
         raise InputError(problems)
-    seen: set[str] = set()
-    for device in devices:
-        if device.id in seen:
-            raise InputError.single(str(path), f"device {device.id} is listed twice / 重複しています")
-        seen.add(device.id)
     return devices
 
 
@@ -74,7 +98,10 @@ def parse_public_key(text: str) -> DeviceKey:
     """An Ed25519 public key given as PEM, 64 hex digits or base64(url) of its 32 bytes."""
     text = text.strip()
     if text.startswith("-----BEGIN"):
-        key = load_pem_public_key(text.encode())
+        try:
+            key = load_pem_public_key(text.encode())
+        except (ValueError, UnsupportedAlgorithm):  # an unknown key type is not a ValueError: it escaped before
+            raise RegistryError("not a PEM public key / PEM 公開鍵ではありません") from None
         if not isinstance(key, Ed25519PublicKey):
             raise RegistryError("the PEM key is not Ed25519 / Ed25519 の鍵ではありません")
         return DeviceKey.ed25519(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
@@ -87,7 +114,9 @@ def decode_bytes(text: str) -> bytes:
     try:
         if len(text) % 2 == 0 and all(ch in "0123456789abcdefABCDEF" for ch in text) and len(text) >= 64:
             return bytes.fromhex(text)
-        return base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_") + "=" * (-len(text) % 4))
+        # validate: without it, characters outside the alphabet (spaces, '!') are dropped without a word, and a
+        # passphrase or a typo would be registered as some other secret
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (ValueError, binascii.Error):
         raise RegistryError("not hex or base64 / 16進数でも base64 でもありません") from None
 
@@ -106,6 +135,8 @@ def _device(row: dict[str, str]) -> NewDevice:
     location = None
     if row.get("longitude") or row.get("latitude"):
         location = (_number(row.get("longitude", ""), "longitude"), _number(row.get("latitude", ""), "latitude"))
+        if not (-180 <= location[0] <= 180 and -90 <= location[1] <= 90):  # NaN fails both comparisons too
+            raise RegistryError("longitude -180 to 180, latitude -90 to 90 (degrees) / 位置が範囲外です")
     expires = None
     if row.get("key_expires"):
         try:

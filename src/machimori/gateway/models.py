@@ -4,6 +4,7 @@ entity its readings update, the vendor's minimum firmware and its factory-defaul
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from machimori.diagnostics import InputError
 from machimori.validation import validate_document
 
 BUILT_IN = "device-models.yaml"
+_VERSION = re.compile(r"[A-Za-z_-]*([0-9]+(?:\.[0-9]+)*)")  # a prefix of letters (v, FW), then 1.2.3
 
 
 class Measurement(BaseModel):
@@ -88,14 +90,11 @@ def _built_in() -> tuple[tuple[str, DeviceModel], ...]:
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """A dotted firmware version as numbers ('2.10.1' > '2.9'); InputError if it has no numbers."""
-    parts = [part for part in version.replace("-", ".").split(".")]
-    numbers = []
-    for part in parts:
-        digits = "".join(ch for ch in part if ch.isdigit())
-        if not digits:
-            break
-        numbers.append(int(digits))
-    if not numbers:
+    """A dotted firmware version as numbers ('2.10.1' > '2.9'); InputError if it has no numbers.
+
+    The numbers are the dotted run at the start, after a prefix of letters such as 'v' or 'FW'; a suffix
+    ('-rc1', 'b3', '+build7') is not a number of the version, so '1.0-rc5' is not above '1.0.3'."""
+    found = _VERSION.match(version.strip())
+    if found is None or any(len(part) > 18 for part in found.group(1).split(".")):
         raise InputError.single("firmware", f"{version!r} is not a version / バージョンではありません")
-    return tuple(numbers)
+    return tuple(int(part) for part in found.group(1).split("."))

@@ -26,6 +26,10 @@ class CounterWindow:
         """The window once this (fresh) counter is accepted."""
         if counter > self.top:
             shift = counter - self.top
-            seen = ((self.seen << shift) | (1 << (shift - 1))) if self.top else 0
+            if not self.top or shift > WINDOW:
+                # nothing accepted before, or a jump past the window: no bit survives (and shifting by the jump
+                # itself would build an integer of `shift` bits — gigabytes for a jump to 10**12 or 2**62)
+                return CounterWindow(counter, 0)
+            seen = (self.seen << shift) | (1 << (shift - 1))
             return CounterWindow(counter, seen & ((1 << WINDOW) - 1))
         return CounterWindow(self.top, self.seen | 1 << (self.top - 1 - counter))
