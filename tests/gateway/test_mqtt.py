@@ -153,7 +153,16 @@ def test_no_acknowledged_reading_is_lost_when_the_gateway_is_killed(tmp_path: Pa
     """Readings the broker took while the gateway died (or before it acknowledged them) are delivered again
     to the restarted gateway — its session is kept — and stored exactly once (redeliveries are replays)."""
     topic = f"machimori-test/{uuid.uuid4().hex[:10]}"
+    models = tmp_path / "models.yaml"  # a rate limit out of the way: this test is about delivery, not floods
+    models.write_text(
+        "models:\n  - id: air-quality-sensor\n    name: {ja: 試験, en: test}\n"
+        "    entity_type: https://smartdatamodels.org/dataModel.Environment/AirQualityObserved\n"
+        "    max_messages_per_minute: 1000000\n"
+        "    measurements: {temperature: {min: -40, max: 60}, pm25: {min: 0, max: 1000}}\n",
+        encoding="utf-8",
+    )
     env = {
+        "MACHIMORI_DEVICE_MODELS": str(models),
         "MACHIMORI_GATEWAY_MQTT_URL": mqtt_url,
         "MACHIMORI_GATEWAY_MQTT_TOPIC": topic,
         "MACHIMORI_GATEWAY_MQTT_CLIENT_ID": f"crash-{uuid.uuid4().hex[:12]}",
@@ -174,7 +183,7 @@ def test_no_acknowledged_reading_is_lost_when_the_gateway_is_killed(tmp_path: Pa
             if n == 150:
                 server.kill()  # SIGKILL, mid-stream: some readings in flight, the rest queued by the broker
         server.start()
-        assert wait_until(lambda: count_readings(database) == published, 60)
+        assert wait_until(lambda: count_readings(database) == published, 180)
         with database.engine.connect() as connection:
             from machimori.storage.tables import device_readings
 
