@@ -152,8 +152,8 @@ def device_import(
     """CSV から一括登録 (全件か0件) / register every device of a CSV file, all or none."""
     from machimori.gateway.inventory import read_inventory
 
-    devices = read_inventory(file)
     with _registry(config, data_dir) as registry:
+        devices = read_inventory(file, registry.validate)
         records = registry.add_many(devices, CLI_ACTOR)
     out.print(f"{len(records)} 台を登録 / devices registered: {len(records)}")
 

@@ -9,6 +9,7 @@ import collections
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -41,8 +42,9 @@ COLUMNS = (
 REQUIRED = ("id", "model", "owner")
 
 
-def read_inventory(path: Path) -> list[NewDevice]:
-    """The devices a CSV file lists (header row with COLUMNS' names; unknown columns are an error)."""
+def read_inventory(path: Path, check: Callable[[NewDevice], None] | None = None) -> list[NewDevice]:
+    """The devices a CSV file lists (header row with COLUMNS' names; unknown columns are an error); `check`
+    (the registry's, say) judges each row too, so its refusals are reported at the row's line."""
     raw = read_user_file(path)
     try:
         text = raw.decode("utf-8-sig")
@@ -80,6 +82,8 @@ def read_inventory(path: Path) -> list[NewDevice]:
             if len(fields) > len(header):
                 raise RegistryError(f"more fields than columns ({len(header)}) / 列より多い項目があります")
             device = _device({name: value.strip() for name, value in zip(header, fields, strict=False)})
+            if check is not None:
+                check(device)
         except (RegistryError, ValueError) as error:
             problems.append(Problem(str(path), line, 1, str(error)))
             continue

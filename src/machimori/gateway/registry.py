@@ -197,6 +197,10 @@ class Registry:
         """Register a device; RegistryError (409 if the id is taken) on anything wrong with it."""
         return self.add_many([new], actor)[0]
 
+    def validate(self, new: NewDevice) -> None:
+        """RegistryError if the device could not be registered as given (the id aside: taken or not)."""
+        self._row(new, utc_now())
+
     def add_many(self, news: Iterable[NewDevice], actor: str) -> list[DeviceRecord]:
         """Register several devices in one transaction: all or none."""
         now = utc_now()
