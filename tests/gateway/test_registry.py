@@ -133,20 +133,17 @@ def test_the_status_machine_refuses_what_it_does_not_allow(
         assert platform.audit.head().size == size  # nothing logged for what did not happen
 
 
-def test_a_retired_device_gets_no_new_key(client: TestClient, admin: dict[str, str]) -> None:
-    register(client, admin, "aq-old")
-    assert post(client, "/aq-old/retire", admin, reason="end of life").status_code == 200
-    answer = post(client, "/aq-old/key", admin, public_key=b64(os.urandom(32)))
-    assert answer.status_code == 409
-
-
-def test_a_change_needs_a_reason(client: TestClient, admin: dict[str, str]) -> None:
+def test_a_change_needs_a_reason_and_a_retired_device_gets_no_new_key(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     register(client, admin, "aq-why")
     assert post(client, "/aq-why/quarantine", admin).status_code == 400
     assert post(client, "/aq-why/quarantine", admin, reason="").status_code == 400
     assert post(client, "/aq-why/quarantine", admin, reason="odd").status_code == 200
     assert post(client, "/aq-why/release", admin, reason="   ").status_code == 400
     assert client.get("/api/v1/devices/aq-why", headers=admin).json()["status"] == "quarantined"
+    assert post(client, "/aq-why/retire", admin, reason="end of life").status_code == 200
+    assert post(client, "/aq-why/key", admin, public_key=b64(os.urandom(32))).status_code == 409
 
 
 # --- who may do what -----------------------------------------------------------------------------------
