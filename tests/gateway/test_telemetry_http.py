@@ -8,14 +8,17 @@ import base64
 import datetime as dt
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cbor2
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from machimori.config import load_settings
 from machimori.events import EventClass
 from machimori.gateway.client import DeviceClient
 from machimori.gateway.envelope import (
@@ -31,9 +34,11 @@ from machimori.gateway.envelope import (
 )
 from machimori.gateway.readings import count_readings
 from machimori.gateway.routes import STATUS_OF
-from machimori.platform import Platform
+from machimori.platform import Platform, open_platform
 from machimori.storage.tables import devices
+from machimori.web.app import create_app
 
+from ..conftest import ADMIN_TOKEN
 from .conftest import NAMESPACE, Registered, b64, public_bytes, refusals, register, send, stored_events
 
 ENTITY = "urn:ngsi-ld:AirQualityObserved:aq-001"
@@ -443,3 +448,61 @@ def test_an_hmac_device_is_accepted_and_a_wrong_secret_refused(
     assert send(client, hmac_device.message({"pm10": 42})).status_code == 200
     assert count_readings(platform.database, hmac_device.id) == 2
     assert refusals(platform, "bad-signature", hmac_device.id)
+
+
+# --- values the model leaves open ---------------------------------------------------------------------------
+
+OPEN_MODEL = """
+models:
+  - id: counter-box
+    vendor: acme
+    name: {ja: 計数器, en: Counter box}
+    entity_type: https://smartdatamodels.org/dataModel.Device/DeviceMeasurement
+    measurements:
+      count: {type: number}
+      label: {type: text}
+"""
+
+
+@pytest.fixture
+def open_client(tmp_path: Path, database_url: str) -> Iterator[tuple[Platform, TestClient]]:
+    """A platform with an operator's model whose number has no bounds and whose text has no choices."""
+    models = tmp_path / "models.yaml"
+    models.write_text(OPEN_MODEL, encoding="utf-8")
+    settings = load_settings(
+        environ={}, data_dir=tmp_path / "data", database_url=database_url, admin_token=ADMIN_TOKEN, device_models=models
+    )
+    platform = open_platform(settings)
+    with TestClient(create_app(platform), base_url="http://localhost", raise_server_exceptions=False) as client:
+        yield platform, client
+
+
+def test_values_no_store_can_hold_are_refused_without_harming_anyone(
+    open_client: tuple[Platform, TestClient], admin: dict[str, str]
+) -> None:
+    platform, client = open_client
+    box = register(client, admin, "box-1", model="counter-box")
+    honest = register(client, admin, "box-2", model="counter-box")
+    accepted: list[dict[str, object]] = [
+        {"count": 2**70},
+        {"count": -1.5e300},
+        {"label": "改札口 north gate"},
+        {"label": "tab\tand newline\n"},
+    ]
+    refused: list[tuple[dict[str, object], str]] = [
+        ({"count": 10**400}, "out-of-range"),  # an integer no double holds
+        ({"count": -(10**309)}, "out-of-range"),
+        ({"label": "nul\x00byte"}, "schema"),  # no PostgreSQL text or jsonb holds a NUL
+        ({"label": "bell\x07"}, "schema"),
+    ]
+    for values in accepted:
+        answer = send(client, box.message(values))  # type: ignore[arg-type]
+        assert answer.status_code == 200, (values, answer.text)
+    for values, reason in refused:
+        answer = send(client, box.message(values))  # type: ignore[arg-type]
+        assert (answer.status_code, answer.json().get("reason")) == (STATUS_OF[reason], reason), values
+        assert send(client, honest.message({"count": 1})).status_code == 200
+    assert count_readings(platform.database, "box-1") == len(accepted)
+    assert count_readings(platform.database, "box-2") == len(refused)
+    entity = client.app.state.hub.store.get("", "urn:ngsi-ld:DeviceMeasurement:box-1")  # type: ignore[attr-defined]
+    assert entity.attributes["https://smartdatamodels.org/dataModel.Device/label"][0]["value"] == "tab\tand newline\n"

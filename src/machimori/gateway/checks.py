@@ -4,12 +4,17 @@ and the device's message rate."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
 
 from machimori.gateway.envelope import EnvelopeRejected, Reading
 from machimori.gateway.models import DeviceModel
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, but tab, line feed and CR
+MAX_DOUBLE = int(sys.float_info.max)
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,16 @@ def check_values(reading: Reading, model: DeviceModel) -> None:
         if kind == "text":
             if not isinstance(value, str):
                 raise EnvelopeRejected("schema", f"{name}: expected text")
+            if CONTROL.search(value):  # NUL fits no PostgreSQL text; the others are terminal and log escapes
+                raise EnvelopeRejected("schema", f"{name}: control characters in text")
             if measurement.choices is not None and value not in measurement.choices:
                 raise EnvelopeRejected("out-of-range", f"{name}: {value[:40]!r} is not one of the model's choices")
         if kind in ("number", "integer"):
             if not numeric or (kind == "integer" and not isinstance(value, int)):
                 raise EnvelopeRejected("schema", f"{name}: expected a {kind}")
             assert isinstance(value, int | float)
+            if isinstance(value, int) and not -MAX_DOUBLE <= value <= MAX_DOUBLE:  # no double, so no store, holds it
+                raise EnvelopeRejected("out-of-range", f"{name}: {str(value)[:20]}… is not a representable number")
             if (measurement.min is not None and value < measurement.min) or (
                 measurement.max is not None and value > measurement.max
             ):
