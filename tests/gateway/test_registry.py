@@ -3,6 +3,7 @@ held, roles enforced, secrets sealed and management passwords never kept — onl
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -266,7 +267,8 @@ BAD_REGISTRATIONS: list[tuple[dict[str, Any], str]] = [
     ({"address": "10.0.0.5", "management_endpoints": ["gopher://10.0.0.5:70"]}, "scheme"),
     ({"address": "10.0.0.5", "management_endpoints": ["telnet://10.0.0.5"]}, "scheme"),
     ({"public_key": b64(os.urandom(31))}, "Ed25519"),
-    ({"public_key": "not base64 at all!"}, ""),
+    ({"public_key": "not base64 at all!"}, "base64"),
+    ({"hmac_secret": "a passphrase is not a secret, however long it is!", "public_key": None}, "base64"),
     ({"hmac_secret": b64(os.urandom(16)), "public_key": None}, "32 bytes"),
     ({"hmac_secret": b64(os.urandom(32))}, "exactly one"),
     ({"public_key": None}, "exactly one"),
@@ -293,6 +295,25 @@ def test_a_bad_registration_is_a_400_problem_and_registers_nothing(
     assert not wrong, "\n".join(wrong)
     assert client.get("/api/v1/devices", headers=admin).json() == []
     assert platform.audit.head().size == size
+
+
+def test_keys_in_either_base64_alphabet_and_endpoints_on_the_devices_own_address_are_taken(
+    client: TestClient, admin: dict[str, str], platform: Platform
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    raw = public_bytes(key)
+    standard = base64.b64encode(raw).decode()  # '+' and '/' rather than '-' and '_'
+    body = {"id": "cam-9", "model": "air-quality-sensor", "owner": "minato-city", "vendor": "acme"}
+    endpoints = ["telnet://cam-9.minato.example:23", "http-basic://cam-9.minato.example:8080/admin"]
+    answer = client.post(
+        "/api/v1/devices",
+        json={**body, "public_key": standard, "address": "CAM-9.Minato.Example", "management_endpoints": endpoints},
+        headers=admin,
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["key_fingerprint"] == hashlib.sha256(raw).hexdigest()
+    assert answer.json()["management"]["endpoints"] == endpoints
+    assert client.app.state.assets.registry.key_of("cam-9").material == raw  # type: ignore[attr-defined]
 
 
 # --- the city model's stakeholders ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -506,3 +507,32 @@ def test_values_no_store_can_hold_are_refused_without_harming_anyone(
     assert count_readings(platform.database, "box-2") == len(refused)
     entity = client.app.state.hub.store.get("", "urn:ngsi-ld:DeviceMeasurement:box-1")  # type: ignore[attr-defined]
     assert entity.attributes["https://smartdatamodels.org/dataModel.Device/label"][0]["value"] == "tab\tand newline\n"
+
+
+# --- the writer outlives its callers ----------------------------------------------------------------------
+
+
+@contextmanager
+def holding_the_row_of(platform: Platform, device_id: str) -> Iterator[None]:
+    """Another transaction holds the device's row (on SQLite: the write lock), so the writer must wait."""
+    with platform.database.begin() as connection:
+        query = select(devices.c.id).where(devices.c.id == device_id)
+        connection.execute(query if platform.database.is_sqlite else query.with_for_update())
+        yield
+
+
+def test_a_caller_that_stops_waiting_does_not_stop_the_writer(
+    client: TestClient, platform: Platform, device: Registered, honest: Registered
+) -> None:
+    gateway = client.app.state.assets.gateway  # type: ignore[attr-defined]
+    abandoned = device.message()
+    with holding_the_row_of(platform, device.id):
+        waiting = gateway.submit(abandoned, "http", "10.0.0.9")
+        assert waiting.cancel()  # e.g. the HTTP request awaiting it was cancelled
+    # every caller after it is still answered (bounded wait: a dead writer would never answer)
+    assert gateway.receive(honest.message(), "http", timeout=20).accepted
+    assert count_readings(platform.database, device.id) == 0  # nobody was told it is stored: it is not
+    assert send(client, abandoned).status_code == 200  # so the device's resend is taken, not a replay
+    assert send(client, device.message()).status_code == 200
+    assert count_readings(platform.database, device.id) == 2
+    assert not refusals(platform)

@@ -168,7 +168,7 @@ class Gateway:
 
     # --- refusals ------------------------------------------------------------------------------------
     def _after_commit(self, finished: concurrent.futures.Future[Outcome], transport: str, source: str | None) -> None:
-        if finished.exception() is None and not finished.result().accepted:
+        if not finished.cancelled() and finished.exception() is None and not finished.result().accepted:
             self.refused(finished.result(), transport, source)
 
     def refused(self, outcome: Outcome, transport: str, source: str | None) -> None:
@@ -247,8 +247,9 @@ class RejectionReports:
                         del self._counts[other]
                         if other_count > self.burst:
                             summaries.append((other, other_count - self.burst))
-        for (folded_device, reason), folded in summaries:
-            self._emit(Outcome(False, reason, "", folded_device), transport, None, folded=folded)
+        for summary_key, folded in summaries:  # a swept window may have been of the other transport
+            told = transport if summary_key == key else ""
+            self._emit(Outcome(False, summary_key[1], "", summary_key[0]), told, None, folded=folded)
         if count < self.burst:
             self._emit(outcome, transport, source)
 

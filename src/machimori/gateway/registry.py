@@ -459,7 +459,7 @@ def _endpoint(new: NewDevice, text: str) -> str:
             f"{new.id}: management endpoint {text[:80]!r}: scheme://host:port with a scheme of "
             f"{', '.join(PROBE_SCHEMES)} / 管理用エンドポイントの形式が不正です"
         )
-    if new.address is None or parts.hostname != new.address.strip("[]"):
+    if new.address is None or parts.hostname != new.address.strip("[]").lower():  # hostname comes lowercased
         raise RegistryError(
             f"{new.id}: management endpoints must be on the device's address ({new.address}) / 機器のアドレスと異なります"
         )

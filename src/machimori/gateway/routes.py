@@ -132,8 +132,11 @@ class Reason(BaseModel):
 
 
 def _b64(text: str) -> bytes:
+    # validated: otherwise characters outside the alphabet are dropped without a word, and a mistyped or
+    # pasted-wrong secret would be registered as some other secret
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        padded = text.replace("+", "-").replace("/", "_") + "=" * (-len(text) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True)
     except ValueError:
         raise RegistryError("not base64url / base64url ではありません") from None
 

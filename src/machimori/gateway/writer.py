@@ -86,24 +86,31 @@ class Writer:
                 else:
                     batch.append(item)
             if batch:
-                self._commit(batch)
+                try:
+                    self._commit(batch)
+                except Exception:  # never let one batch end the thread: every later reading would wait forever
+                    log.exception("gateway writer: batch of %d readings failed", len(batch))
 
     def _commit(self, batch: list[Pending]) -> None:
         try:
             with self.database.begin() as connection:
-                outcomes, windows = self._write(connection, batch)
+                kept, outcomes, windows = self._write(connection, batch)
         except Exception as error:  # the database failed: nobody is told their reading is stored
             log.exception("gateway batch of %d readings not committed", len(batch))
             for pending in batch:
-                pending.done.set_exception(error)
+                if not pending.done.done():  # a caller that stopped waiting is told nothing
+                    pending.done.set_exception(error)
             return
         # only once committed: a batch that failed must not make the device's resend look like a replay
         self.windows.update(windows)
-        for pending, outcome in zip(batch, outcomes, strict=True):
+        for pending, outcome in zip(kept, outcomes, strict=True):
             pending.done.set_result(outcome)
 
-    def _write(self, connection: Connection, batch: list[Pending]) -> tuple[list[Outcome], dict[str, CounterWindow]]:
-        """Decide and write the batch; the outcomes, and the counter windows of the devices it advanced."""
+    def _write(
+        self, connection: Connection, batch: list[Pending]
+    ) -> tuple[list[Pending], list[Outcome], dict[str, CounterWindow]]:
+        """Decide and write the batch: the readings still waited for, their outcomes, and the counter windows
+        of the devices it advanced."""
         ids = list(dict.fromkeys(pending.device_id for pending in batch))
         query = select(
             devices.c.id, devices.c.status, devices.c.key_fingerprint, devices.c.counter_top, devices.c.counter_window
@@ -111,6 +118,9 @@ class Writer:
         if not self.database.is_sqlite:  # SQLite's write lock is already held (BEGIN IMMEDIATE)
             query = query.with_for_update()
         rows = {row.id: row for row in connection.execute(query)}
+        # From here on a caller can no longer cancel; one that already did (its HTTP request went away) gets
+        # nothing stored, so the device's resend is taken rather than refused as a replay.
+        batch = [pending for pending in batch if pending.done.set_running_or_notify_cancel()]
         windows = {row.id: CounterWindow(row.counter_top, row.counter_window) for row in rows.values()}
         outcomes: list[Outcome] = []
         accepted: list[Pending] = []
@@ -120,7 +130,7 @@ class Writer:
             if outcome.accepted:
                 accepted.append(pending)
         if not accepted:
-            return outcomes, {}
+            return batch, outcomes, {}
         connection.execute(insert(device_readings), [_reading_row(pending) for pending in accepted])
         seen = {pending.device_id: pending.received_at for pending in accepted}
         connection.execute(
@@ -137,7 +147,7 @@ class Writer:
             by_tenant[pending.tenant].append(pending.observation)
         for tenant, observations in by_tenant.items():
             record_observations(self.store, connection, tenant, observations)
-        return outcomes, {device: windows[device] for device in seen}
+        return batch, outcomes, {device: windows[device] for device in seen}
 
     @staticmethod
     def _decide(pending: Pending, row: Any, windows: dict[str, CounterWindow]) -> Outcome:
