@@ -143,6 +143,10 @@ def test_a_change_needs_a_reason_and_a_retired_device_gets_no_new_key(
     assert post(client, "/aq-why/quarantine", admin, reason="odd").status_code == 200
     assert post(client, "/aq-why/release", admin, reason="   ").status_code == 400
     assert client.get("/api/v1/devices/aq-why", headers=admin).json()["status"] == "quarantined"
+    assert post(client, "/aq-why/retire", admin, reason=" \t ").status_code == 400
+    register(client, admin, "aq-why-2")
+    assert post(client, "/aq-why-2/quarantine", admin, reason="  ").status_code == 400
+    assert client.get("/api/v1/devices/aq-why-2", headers=admin).json()["status"] == "active"
     assert post(client, "/aq-why/retire", admin, reason="end of life").status_code == 200
     assert post(client, "/aq-why/key", admin, public_key=b64(os.urandom(32))).status_code == 409
 

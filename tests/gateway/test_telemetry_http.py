@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from machimori.gateway.envelope import (
 from machimori.gateway.readings import count_readings
 from machimori.gateway.routes import STATUS_OF
 from machimori.platform import Platform, open_platform
-from machimori.storage.tables import devices
+from machimori.storage.tables import device_readings, devices
 from machimori.web.app import create_app
 
 from ..conftest import ADMIN_TOKEN
@@ -536,3 +537,38 @@ def test_a_caller_that_stops_waiting_does_not_stop_the_writer(
     assert send(client, device.message()).status_code == 200
     assert count_readings(platform.database, device.id) == 2
     assert not refusals(platform)
+
+
+# --- one message, raced ----------------------------------------------------------------------------------
+
+
+def test_a_message_raced_through_two_gateways_on_one_database_is_stored_once(
+    client: TestClient, platform: Platform, device: Registered
+) -> None:
+    """Two gateway processes (here two apps over one database) may get the same message at once — the
+    device's row lock decides: one acceptance, the rest replays."""
+    second_platform = open_platform(platform.settings)
+    with TestClient(create_app(second_platform), base_url="http://localhost") as second:
+        messages = [device.message({"temperature": float(n)}) for n in range(4)]
+        answers: list[int] = []
+        lock = threading.Lock()
+
+        def deliver(http: TestClient, message: bytes, ready: threading.Barrier) -> None:
+            ready.wait()
+            status = send(http, message).status_code
+            with lock:
+                answers.append(status)
+
+        for message in messages:  # each message sent to both gateways at the same moment
+            ready = threading.Barrier(2)
+            threads = [threading.Thread(target=deliver, args=(http, message, ready)) for http in (client, second)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    assert sorted(answers) == [200] * 4 + [409] * 4
+    with platform.database.engine.connect() as connection:
+        counters = connection.execute(
+            select(device_readings.c.counter).where(device_readings.c.device_id == device.id)
+        ).scalars()
+        assert sorted(counters) == [1, 2, 3, 4]

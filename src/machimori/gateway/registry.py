@@ -256,8 +256,6 @@ class Registry:
 
     def release(self, device_id: str, reason: str, actor: str) -> DeviceRecord:
         """Let a quarantined device send again — a privileged action, always with a reason."""
-        if not reason.strip():
-            raise RegistryError("a release needs a reason / 解除には理由が必要です")
         return self._set_status(device_id, DeviceStatus.active, reason, actor, allowed_from=(DeviceStatus.quarantined,))
 
     def retire(self, device_id: str, reason: str, actor: str) -> DeviceRecord:
@@ -279,6 +277,8 @@ class Registry:
         *,
         allowed_from: tuple[DeviceStatus, ...],
     ) -> DeviceRecord:
+        if not reason.strip():  # the audit log says why, every time
+            raise RegistryError(f"to {_VERB[status]} a device needs a reason / 理由が必要です")
         now = utc_now()
         with self.database.begin() as connection:
             changed = connection.execute(
