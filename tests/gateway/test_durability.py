@@ -4,6 +4,7 @@ envelope, its hub entity and the counter window, so a replay after the restart i
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from machimori.config import load_settings
 from machimori.gateway.client import Counter, DeviceClient, post_message
+from machimori.gateway.envelope import Reading, sign_reading
 from machimori.gateway.registry import DeviceKey
 from machimori.gateway.service import open_registry
 from machimori.platform import open_platform
@@ -60,24 +62,32 @@ def test_every_acknowledged_reading_survives_sigkill_and_its_replay_is_still_ref
     with httpx.Client(base_url=server.url, timeout=10) as http:
         clients = [register(http, f"aq-crash-{n}") for n in range(DEVICES)]
     acknowledged: dict[str, dict[int, bytes]] = {client.device_id: {} for client in clients}
+    unexpected: list[str] = []
     lock = threading.Lock()
     enough = threading.Event()
     stop = threading.Event()
 
     def device(client: DeviceClient) -> None:
+        assert isinstance(client.key, Ed25519PrivateKey)
+        counter = 0
         with httpx.Client(base_url=server.url, timeout=10) as http:
             while not stop.is_set():
-                message = client.message({"temperature": temperature(client.counter._value + 1)})
+                counter += 1
+                reading = Reading(counter, dt.datetime.now(dt.UTC), {"temperature": temperature(counter)})
+                message = sign_reading(client.device_id, reading, client.key)
                 try:
                     answer = post_message(http, message)
                 except httpx.TransportError:
-                    return  # the server died with the request in flight: not acknowledged
-                assert answer.status_code == 200, answer.text
-                counter = answer.json()["counter"]
+                    break  # the server died with the request in flight: not acknowledged
                 with lock:
+                    if answer.status_code != 200 or answer.json()["counter"] != counter:
+                        unexpected.append(f"{client.device_id} {counter}: {answer.status_code} {answer.text}")
+                        enough.set()
+                        break
                     acknowledged[client.device_id][counter] = message
                     if sum(len(seen) for seen in acknowledged.values()) >= ACKNOWLEDGED:
                         enough.set()
+        client.counter = Counter(start=counter)  # the device goes on after the last counter it used
 
     threads = [threading.Thread(target=device, args=(client,)) for client in clients]
     for thread in threads:
@@ -87,6 +97,7 @@ def test_every_acknowledged_reading_survives_sigkill_and_its_replay_is_still_ref
     stop.set()
     for thread in threads:
         thread.join()
+    assert not unexpected, unexpected
     total = sum(len(seen) for seen in acknowledged.values())
     assert total >= ACKNOWLEDGED
 
