@@ -262,6 +262,7 @@ BAD_REGISTRATIONS: list[tuple[dict[str, Any], str]] = [
     ({"id": "aq 1"}, "device id"),
     ({"id": "aq-1'; DROP TABLE devices; --"}, "device id"),
     ({"id": "-leading-dash"}, "device id"),
+    ({"id": "audit"}, "reserved"),  # GET /api/v1/devices/audit would never show it
     ({"id": "x" * 129}, "device id"),
     ({"location": [200.0, 35.0]}, "location"),
     ({"location": [139.0, -91.0]}, "location"),

@@ -31,6 +31,7 @@ from machimori.storage import Database
 from machimori.storage.tables import devices
 
 PROTOCOLS = ("mqtt", "http")
+RESERVED_IDS = frozenset({"audit"})  # GET /api/v1/devices/audit is the audit, so no device could be shown there
 
 
 class DeviceStatus(StrEnum):
@@ -311,6 +312,8 @@ class Registry:
             raise RegistryError(
                 f"device id {new.id[:40]!r}: letters, digits, '.', '_' and '-' only, at most 128 / 機器 ID が不正です"
             )
+        if new.id in RESERVED_IDS:
+            raise RegistryError(f"device id {new.id!r} is reserved (an API path) / 予約された ID です")
         model = self.models.get(new.model)
         if model is None:
             raise RegistryError(f"{new.id}: unknown device model {new.model!r} / 機器モデルがありません")
