@@ -54,7 +54,8 @@ def _registry(config: Path | None, data_dir: Path | None) -> Iterator[Registry]:
         platform.close()
 
 
-def _key(public_key: str | None, secret_file: Path | None, generate: Path | None) -> DeviceKey:
+def _key(public_key: str | None, secret_file: Path | None, generate: Path | None) -> tuple[DeviceKey, bytes | None]:
+    """The device's key, and (with --generate-key) the private key's PEM to write once the registry took it."""
     from machimori.gateway.inventory import parse_public_key
 
     if sum(given is not None for given in (public_key, secret_file, generate)) != 1:
@@ -63,20 +64,26 @@ def _key(public_key: str | None, secret_file: Path | None, generate: Path | None
         )
     try:
         if generate is not None:
+            if generate.exists():
+                raise InputError.single(str(generate), "already exists; not overwritten / 上書きしません")
             private = Ed25519PrivateKey.generate()
             pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-            if not create_private_file(generate, pem):
-                raise InputError.single(str(generate), "already exists; not overwritten / 上書きしません")
-            return DeviceKey.ed25519(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+            return DeviceKey.ed25519(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)), pem
         if secret_file is not None:
-            return DeviceKey.hmac_secret(secret_file.read_bytes().strip())
+            return DeviceKey.hmac_secret(secret_file.read_bytes().strip()), None
         assert public_key is not None
         text = Path(public_key).read_text(encoding="ascii") if Path(public_key).is_file() else public_key
-        return parse_public_key(text)
+        return parse_public_key(text), None
     except RegistryError as error:
         raise InputError.single("--public-key", str(error)) from None
     except OSError as error:
         raise InputError.single(str(secret_file or public_key), f"cannot read: {error.strerror}") from None
+
+
+def _write_private_key(path: Path | None, pem: bytes | None) -> None:
+    """Write a generated private key (mode 0600) once the registry has taken its public half."""
+    if path is not None and pem is not None and not create_private_file(path, pem):
+        raise InputError.single(str(path), "already exists; not overwritten / 上書きしません")
 
 
 def _print(record: DeviceRecord) -> None:
@@ -121,7 +128,7 @@ def device_add(
             raise InputError.single("--location", "give longitude,latitude / 経度,緯度 で指定してください") from None
         point = (longitude, latitude)
     password = sys.stdin.readline().rstrip("\n") if management_password_stdin else None
-    key = _key(public_key, hmac_secret_file, generate_key)
+    key, pem = _key(public_key, hmac_secret_file, generate_key)
     new = NewDevice(
         id=device_id,
         model=model,
@@ -140,7 +147,9 @@ def device_add(
         management_endpoints=tuple(management_endpoint or ()),
     )
     with _registry(config, data_dir) as registry:
-        _print(registry.add(new, CLI_ACTOR))
+        record = registry.add(new, CLI_ACTOR)
+    _write_private_key(generate_key, pem)
+    _print(record)
 
 
 @device_app.command("import")
@@ -195,7 +204,7 @@ def device_rotate_key(
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """鍵を更新 / give a device a new key (its counters start again)."""
+    """鍵を更新 / give a device a new key (its counters go on: the device keeps counting up)."""
     expires_at = None
     if expires:
         try:
@@ -203,9 +212,11 @@ def device_rotate_key(
         except ValueError:
             raise InputError.single("--expires", f"{expires!r} is not a date / 日付ではありません") from None
         expires_at = expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=dt.UTC)
-    key = _key(public_key, hmac_secret_file, generate_key)
+    key, pem = _key(public_key, hmac_secret_file, generate_key)
     with _registry(config, data_dir) as registry:
-        _print(registry.rotate_key(device_id, key, CLI_ACTOR, expires_at))
+        record = registry.rotate_key(device_id, key, CLI_ACTOR, expires_at)
+    _write_private_key(generate_key, pem)
+    _print(record)
 
 
 @device_app.command("quarantine")

@@ -34,8 +34,8 @@ from machimori.gateway.envelope import (
     open_envelope,
     sign_reading,
 )
+from machimori.gateway.ingress import STATUS_OF
 from machimori.gateway.readings import count_readings
-from machimori.gateway.routes import STATUS_OF
 from machimori.platform import Platform, open_platform
 from machimori.storage.tables import device_readings, devices
 from machimori.web.app import create_app

@@ -27,7 +27,7 @@ from machimori.gateway.writer import Outcome, Pending, Writer
 from machimori.hub.observations import LOCATION, Observation
 from machimori.hub.store import EntityStore
 
-CACHE_SECONDS = 2.0  # how long a worker trusts its copy of a device's key and status (the commit re-checks)
+CACHE_SECONDS = 60.0  # how long a worker trusts its copy of a device's key and status (the commit re-checks both)
 SUSPICIOUS = frozenset(
     {"bad-signature", "wrong-algorithm", "replay", "counter-too-old", "key-changed", "topic-mismatch"}
 )
@@ -143,10 +143,11 @@ class Gateway:
         with self._lock:
             known = self._known.get(device_id)
         if reload or known is None or time.monotonic() - known.loaded > CACHE_SECONDS:
-            record = self.registry.get(device_id)
-            key = self.registry.key_of(device_id) if record else None
-            if record is None or key is None:
+            found = self.registry.lookup(device_id)
+            if found is None:
                 raise EnvelopeRejected("unknown-device", "the device is not registered")
+            record, key, window = found
+            self.writer.windows.setdefault(device_id, window)  # replays of stored counters refused early
             model = self.registry.models.get(record.model)
             if model is None:
                 raise EnvelopeRejected("schema", f"the device's model {record.model} is no longer configured")

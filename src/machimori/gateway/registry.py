@@ -26,6 +26,7 @@ from machimori.events import Actor, Device, EventClass, EventStream, Resource, S
 from machimori.gateway.credentials import CredentialPair, Fingerprinter, mirai_pairs, weakness
 from machimori.gateway.envelope import DEVICE_ID
 from machimori.gateway.models import DeviceModel
+from machimori.gateway.window import CounterWindow
 from machimori.secretbox import SecretBox
 from machimori.storage import Database
 from machimori.storage.tables import devices
@@ -181,17 +182,23 @@ class Registry:
 
     def key_of(self, device_id: str) -> DeviceKey | None:
         """The device's current verification key (an HMAC secret unsealed), or None if it is not registered."""
+        found = self.lookup(device_id)
+        return found[1] if found else None
+
+    def lookup(self, device_id: str) -> tuple[DeviceRecord, DeviceKey, CounterWindow] | None:
+        """In one read: the device, its verification key and its counter window (None if not registered)."""
+        columns = (devices.c.public_key, devices.c.sealed_secret, devices.c.counter_top, devices.c.counter_window)
         with self.database.engine.connect() as connection:
-            row = connection.execute(
-                select(devices.c.key_kind, devices.c.public_key, devices.c.sealed_secret).where(
-                    devices.c.id == device_id
-                )
-            ).first()
+            row = connection.execute(select(*RECORD_COLUMNS, *columns).where(devices.c.id == device_id)).first()
         if row is None:
             return None
-        if row.key_kind == "ed25519":
-            return DeviceKey("ed25519", row.public_key)
-        return DeviceKey("hmac-sha256", self.box.open(row.sealed_secret, _secret_binding(device_id)))
+        values = dict(row._mapping)
+        public_key, sealed, top, seen = (values.pop(column.name) for column in columns)
+        if values["key_kind"] == "ed25519":
+            key = DeviceKey("ed25519", public_key)
+        else:
+            key = DeviceKey("hmac-sha256", self.box.open(sealed, _secret_binding(device_id)))
+        return _record(values), key, CounterWindow(top, seen)
 
     # --- changing ------------------------------------------------------------------------------------
     def add(self, new: NewDevice, actor: str) -> DeviceRecord:

@@ -1,58 +1,37 @@
-"""The asset plane's HTTP API: telemetry in (authenticated by the device's signature), devices managed with an
-API token (registering and quarantining needs the admin; releasing, the admin only, always with a reason)."""
+"""The asset plane's HTTP API: telemetry in (gateway/ingress.py: authenticated by the device's signature), devices
+managed with an API token (registering and quarantining needs the admin; releasing, the admin only, always with a reason)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from machimori.gateway.audits import audit_devices, report_findings
+from machimori.gateway.ingress import TelemetryIngress
 from machimori.gateway.readings import recent_readings
 from machimori.gateway.registry import DeviceKey, DeviceStatus, NewDevice, RegistryError
 from machimori.gateway.service import AssetPlane, open_asset_plane
-from machimori.gateway.writer import Outcome
 from machimori.hub.store import EntityStore
 from machimori.identity.tokens import Principal
 from machimori.platform import Platform
 from machimori.web.problems import problem
-from machimori.web.security import client_address, require
+from machimori.web.security import require
 
-telemetry = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
 management = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 Reader = Annotated[Principal, Depends(require("devices.read"))]
 Manager = Annotated[Principal, Depends(require("devices.manage"))]
 Releaser = Annotated[Principal, Depends(require("devices.release"))]
-
-# what each refusal answers over HTTP
-STATUS_OF = {
-    "oversized": 413,
-    "malformed": 400,
-    "schema": 400,
-    "clock-skew": 400,
-    "out-of-range": 422,
-    "unknown-device": 401,
-    "bad-signature": 401,
-    "wrong-algorithm": 401,
-    "key-changed": 401,
-    "quarantined": 403,
-    "retired": 403,
-    "replay": 409,
-    "counter-too-old": 409,
-    "rate-limited": 429,
-}
 
 
 def install(app: FastAPI, platform: Platform, store: EntityStore) -> AssetPlane:
     """Open the asset plane over the hub's store and mount its routes."""
     assets = open_asset_plane(platform, store)
     app.state.assets = assets
-    app.include_router(telemetry)
+    app.add_middleware(TelemetryIngress, gateway=assets.gateway)  # POST /api/v1/telemetry, before routing
     app.include_router(management)
 
     @app.exception_handler(RegistryError)
@@ -65,33 +44,6 @@ def install(app: FastAPI, platform: Platform, store: EntityStore) -> AssetPlane:
 def assets_of(request: Request) -> AssetPlane:
     assets: AssetPlane = request.app.state.assets
     return assets
-
-
-@telemetry.post("", responses={200: {"description": "the reading is stored"}})
-async def receive_telemetry(request: Request) -> JSONResponse:
-    """One signed reading (a COSE_Sign1 or COSE_Mac0 message, `application/cose`); answered once stored."""
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if kind not in ("application/cose", "application/octet-stream"):
-        return problem(415, "send a COSE message as application/cose / application/cose で送ってください")
-    raw = await request.body()
-    gateway = assets_of(request).gateway
-    try:
-        # checked in a worker thread (a cache miss reads the registry); the wait for the commit holds no thread
-        pending = await run_in_threadpool(gateway.submit, raw, "http", client_address(request))
-        outcome: Outcome = await asyncio.wrap_future(pending)
-    except Exception:  # the database did not take it: the device keeps the reading and sends it again
-        return problem(503, "the reading was not stored; send it again / 保存できませんでした。再送してください")
-    if outcome.accepted:
-        return JSONResponse({"accepted": True, "device": outcome.device_id, "counter": outcome.counter})
-    status = STATUS_OF.get(outcome.reason or "", 400)
-    headers = {"Retry-After": "60"} if status == 429 else None
-    return problem(
-        status,
-        f"{outcome.reason}: {outcome.message}",
-        f"telemetry-{outcome.reason}",
-        headers=headers or ({} if status == 401 else None),
-        reason=outcome.reason,
-    )
 
 
 class KeyBody(BaseModel):
