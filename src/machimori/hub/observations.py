@@ -40,12 +40,12 @@ def record_observations(
     ids = list(dict.fromkeys(observation.entity_id for observation in observations))
     stored: dict[str, Entity] = {}
     for start in range(0, len(ids), 500):
-        bodies = connection.execute(
-            select(hub_entities.c.body).where(
-                hub_entities.c.tenant == tenant, hub_entities.c.id.in_(ids[start : start + 500])
-            )
-        ).scalars()
-        stored.update((body["id"], Entity.from_json(body)) for body in bodies)
+        query = select(hub_entities.c.body).where(
+            hub_entities.c.tenant == tenant, hub_entities.c.id.in_(ids[start : start + 500])
+        )
+        if connection.dialect.name != "sqlite":  # SQLite's write lock is held already (BEGIN IMMEDIATE)
+            query = query.with_for_update()  # no API write slips in between this read and the update
+        stored.update((body["id"], Entity.from_json(body)) for body in connection.execute(query).scalars())
     created: dict[str, Entity] = {}
     replaced: dict[str, Entity] = {}
     for observation in observations:
@@ -67,4 +67,4 @@ def record_observations(
             previous = entity.attributes.get(name)
             created_at = previous[0].get("createdAt", stamp) if previous else stamp
             entity.attributes[name] = [{**instance, "createdAt": created_at, "modifiedAt": stamp}]
-    store.put_within(connection, tenant, list(created.values()), list(replaced.values()))
+    store.put_within(connection, tenant, list(created.values()), list(replaced.values()), before=stored)

@@ -8,11 +8,11 @@ is committed, with its index rows, before it is answered.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from machimori.hub.entities import MAIN_MEMBER, Entity
@@ -138,16 +138,35 @@ class EntityStore:
         return self.writes.run(lambda connection: self._delete(connection, tenant, entity_ids))
 
     def put_within(
-        self, connection: Connection, tenant: str, created: Sequence[Entity], replaced: Sequence[Entity]
+        self,
+        connection: Connection,
+        tenant: str,
+        created: Sequence[Entity],
+        replaced: Sequence[Entity],
+        *,
+        before: Mapping[str, Entity] | None = None,
     ) -> int:
-        """put_many in the caller's transaction (the gateway's, say): how many were overwritten."""
+        """put_many in the caller's transaction (the gateway's, say): how many were overwritten. A caller that
+        has read (and locked) the stored entities in this transaction passes them as `before`: the replaced
+        ones are then updated in place, rewriting only the index rows of the attributes that changed."""
         self._count_written(connection, len(created) + len(replaced))
-        ids = [entity.id for entity in replaced]
-        before = self._remove(connection, tenant, ids)  # replaced: removed with their index rows, then inserted
-        present = set(before)
-        written = [*created, *(entity for entity in replaced if entity.id in present)]
-        if written:
-            connection.execute(insert(hub_entities), [self._row(tenant, entity) for entity in written])
+        if before is None:
+            before = self._remove(connection, tenant, [entity.id for entity in replaced])
+            present = set(before)
+            self._insert(connection, tenant, [*created, *(e for e in replaced if e.id in present)])
+        else:
+            present = {entity.id for entity in replaced if entity.id in before}
+            self._insert(connection, tenant, created)
+            self._update(connection, tenant, [(before[e.id], e) for e in replaced if e.id in present])
+        if self.on_change is not None and (created or present):
+            changes = [(None, e) for e in created] + [(before[e.id], e) for e in replaced if e.id in present]
+            self.on_change(connection, tenant, changes)
+        return len(present)
+
+    def _insert(self, connection: Connection, tenant: str, written: Sequence[Entity]) -> None:
+        if not written:
+            return
+        connection.execute(insert(hub_entities), [self._row(tenant, entity) for entity in written])
         types = [{"tenant": tenant, "type": t, "id": e.id} for e in written for t in e.types]
         values = [
             {"tenant": tenant, "id": e.id, "attribute": name, "number": number, "text": text}
@@ -158,10 +177,50 @@ class EntityStore:
             connection.execute(insert(hub_entity_types), types)
         if values:
             connection.execute(insert(hub_attribute_values), values)
-        if self.on_change is not None and written:
-            changes = [(None, e) for e in created] + [(before[e.id], e) for e in replaced if e.id in present]
-            self.on_change(connection, tenant, changes)
-        return len(present)
+
+    def _update(self, connection: Connection, tenant: str, pairs: Sequence[tuple[Entity, Entity]]) -> None:
+        """Overwrite stored entities in place: the row, its types if they changed, and the index rows of the
+        attributes whose indexed values changed."""
+        if not pairs:
+            return
+        rows = [{**self._row(tenant, after), "key": after.id} for _, after in pairs]
+        connection.execute(
+            update(hub_entities)
+            .where(hub_entities.c.tenant == tenant, hub_entities.c.id == bindparam("key"))
+            .values({column: bindparam(column) for column in rows[0] if column not in ("tenant", "id", "key")}),
+            rows,
+        )
+        retyped = [after for old, after in pairs if set(old.types) != set(after.types)]
+        if retyped:
+            connection.execute(
+                delete(hub_entity_types).where(
+                    hub_entity_types.c.tenant == tenant, hub_entity_types.c.id.in_([e.id for e in retyped])
+                )
+            )
+            connection.execute(
+                insert(hub_entity_types), [{"tenant": tenant, "type": t, "id": e.id} for e in retyped for t in e.types]
+            )
+        stale: list[dict[str, str]] = []
+        fresh: list[dict[str, Any]] = []
+        for old, after in pairs:
+            was, now = _index_by_attribute(old), _index_by_attribute(after)
+            for name in was.keys() | now.keys():
+                if was.get(name) != now.get(name):
+                    stale.append({"key": after.id, "name": name})
+                    fresh.extend(
+                        {"tenant": tenant, "id": after.id, "attribute": name, "number": number, "text": text}
+                        for number, text in now.get(name, [])
+                    )
+        if stale:
+            values = hub_attribute_values.c
+            connection.execute(
+                delete(hub_attribute_values).where(
+                    values.tenant == tenant, values.id == bindparam("key"), values.attribute == bindparam("name")
+                ),
+                stale,
+            )
+        if fresh:
+            connection.execute(insert(hub_attribute_values), fresh)
 
     def _remove(self, connection: Connection, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]:
         """Delete these entities and their index rows; the ones there were, as they were."""
@@ -219,6 +278,13 @@ class EntityStore:
             "max_lon": box[2] if box else None,
             "max_lat": box[3] if box else None,
         }
+
+
+def _index_by_attribute(entity: Entity) -> dict[str, list[tuple[float | None, str | None]]]:
+    by_name: dict[str, list[tuple[float | None, str | None]]] = {}
+    for name, number, text in indexed_values(entity):
+        by_name.setdefault(name, []).append((number, text))
+    return by_name
 
 
 def indexed_values(entity: Entity) -> Iterator[tuple[str, float | None, str | None]]:
