@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import ipaddress
 import math
-import re
 import socket
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import asyncssh
 import httpx
 
 from machimori.gateway.credentials import CredentialPair
+from machimori.gateway.telnet import FAILURE, LOGIN_PROMPT, PASSWORD_PROMPT, SHELL_PROMPT, TelnetSession, expect
 
 ProbeProtocol = Literal["telnet", "ssh", "http-basic", "http-digest"]
 Outcome = Literal["accepted", "refused", "unreachable", "skipped-dry-run", "error"]
@@ -254,97 +254,6 @@ async def _open_socket(host: str, port: int, timeout: float) -> socket.socket:
 
 # telnet ---------------------------------------------------------------------------------------------
 
-IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
-_LOGIN_PROMPT = re.compile(r"(login|username)\s*:\s*$", re.IGNORECASE)
-_PASSWORD_PROMPT = re.compile(r"password\s*:\s*$", re.IGNORECASE)
-_SHELL_PROMPT = re.compile(r"[#$>]\s*$")
-_FAILURE = re.compile(r"incorrect|fail|denied|invalid", re.IGNORECASE)
-_KEEP_CHARS = 4096
-
-
-class _Telnet:
-    """The client side of a telnet session that refuses every option and collects the text received."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._pending = b""
-        self._answered: set[tuple[int, int]] = set()
-        self.text = ""
-
-    async def receive(self) -> bool:
-        """Read one chunk into text, answering negotiations; False at the end of the stream."""
-        try:
-            chunk = await self._reader.read(4096)
-        except ConnectionError:
-            return False
-        if not chunk:
-            return False
-        data, replies = self._parse(self._pending + chunk)
-        if replies:
-            self._writer.write(replies)
-            await self._writer.drain()
-        self.text = (self.text + data.replace(b"\0", b"").decode("utf-8", "replace"))[-_KEEP_CHARS:]
-        return True
-
-    async def send_line(self, line: str) -> None:
-        """Send a line of text, clearing what was received so far."""
-        self.text = ""
-        self._writer.write(line.encode("utf-8") + b"\r\n")
-        await self._writer.drain()
-
-    def _parse(self, buffer: bytes) -> tuple[bytes, bytes]:
-        """The data bytes and the refusals to send (DO→WONT, WILL→DONT, each once); keeps an incomplete tail."""
-        data, replies, i = bytearray(), bytearray(), 0
-        while i < len(buffer):
-            if buffer[i] != IAC:
-                data.append(buffer[i])
-                i += 1
-                continue
-            if i + 1 >= len(buffer):
-                break
-            command = buffer[i + 1]
-            if command == IAC:
-                data.append(IAC)
-                i += 2
-            elif command in (DO, DONT, WILL, WONT):
-                if i + 2 >= len(buffer):
-                    break
-                option = buffer[i + 2]
-                answer = {DO: WONT, WILL: DONT}.get(command)
-                if answer is not None and (command, option) not in self._answered:
-                    self._answered.add((command, option))
-                    replies += bytes((IAC, answer, option))
-                i += 3
-            elif command == SB:
-                end = buffer.find(bytes((IAC, SE)), i + 2)
-                if end < 0:
-                    break
-                i = end + 2
-            else:
-                i += 2
-        self._pending = buffer[i:]
-        return bytes(data), bytes(replies)
-
-
-async def _expect(telnet: _Telnet, patterns: dict[str, re.Pattern[str]], deadline: float) -> str | None:
-    """Read until the text ends as one of the patterns: its name, "eof", or None at the deadline."""
-    loop = asyncio.get_running_loop()
-    while True:
-        for name, pattern in patterns.items():
-            if pattern.search(telnet.text):
-                return name
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return None
-        try:
-            async with asyncio.timeout(remaining):
-                more = await telnet.receive()
-        except TimeoutError:
-            return None
-        if not more:
-            return "eof"
-
 
 async def telnet_attempt(target: ProbeTarget, pair: CredentialPair, timeout: float) -> Attempt:
     """One telnet login on a fresh connection: the prompt, the username, the password, then the verdict."""
@@ -354,18 +263,18 @@ async def telnet_attempt(target: ProbeTarget, pair: CredentialPair, timeout: flo
     except (OSError, TimeoutError) as error:
         return Attempt("unreachable", _describe(error))
     reader, writer = await asyncio.open_connection(sock=sock)
-    telnet = _Telnet(reader, writer)
+    telnet = TelnetSession(reader, writer)
     sent_password = False
     try:
-        if await _expect(telnet, {"login": _LOGIN_PROMPT}, deadline) != "login":
+        if await expect(telnet, {"login": LOGIN_PROMPT}, deadline) != "login":
             return Attempt("error", f"no login prompt / ログインプロンプトがありません: {telnet.text[-80:]!r}")
         await telnet.send_line(pair.username)
-        after = {"shell": _SHELL_PROMPT, "password": _PASSWORD_PROMPT, "login": _LOGIN_PROMPT}
-        answer = await _expect(telnet, after, deadline)
+        after = {"shell": SHELL_PROMPT, "password": PASSWORD_PROMPT, "login": LOGIN_PROMPT}
+        answer = await expect(telnet, after, deadline)
         if answer == "password":
             await telnet.send_line(pair.password)
             sent_password = True
-            answer = await _expect(telnet, after, deadline)
+            answer = await expect(telnet, after, deadline)
         return _telnet_verdict(answer, telnet.text)
     except ConnectionError as error:
         return Attempt("refused" if sent_password else "error", _describe(error))
@@ -380,7 +289,7 @@ def _telnet_verdict(answer: str | None, text: str) -> Attempt:
     """A shell prompt is accepted; a new prompt, the end of the stream or a failure word is refused."""
     if answer == "shell":
         return Attempt("accepted")
-    if answer in ("password", "login", "eof") or _FAILURE.search(text):
+    if answer in ("password", "login", "eof") or FAILURE.search(text):
         return Attempt("refused")
     return Attempt("error", f"no recognisable answer in time / 時間内に判定できる応答がありません: {text[-80:]!r}")
 
