@@ -49,7 +49,9 @@ from machimori.gateway.envelope import open_envelope
 from machimori.gateway.simulate import public_key_text
 
 ADMIN_TOKEN = "mmk_bench-admin-token-0123456789abcdefghijklmnop"
-TOPIC = "machimori-bench/telemetry"
+# a topic of this run's own: the broker keeps earlier runs' worker sessions (an hour) in the same share group,
+# and would hand them their share of this run's messages
+TOPIC = f"machimori-bench/{os.getpid()}-{time.time_ns()}"
 VALUES = {"temperature": 21.5, "relativeHumidity": 40.0, "pm25": 9.0}
 MODELS = """models:
   - id: bench-sensor
@@ -115,7 +117,7 @@ class Server:
         environment = {
             **os.environ,
             "MACHIMORI_ADMIN_TOKEN": ADMIN_TOKEN,
-            "MACHIMORI_LOG_LEVEL": "WARNING",
+            "MACHIMORI_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "MACHIMORI_DEVICE_MODELS": str(folder / "models.yaml"),
             "MACHIMORI_GATEWAY_CLOCK_BEHIND_SECONDS": "3600",
         }
