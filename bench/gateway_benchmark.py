@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform as machine
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -108,10 +110,37 @@ def raw_verify_rate(fleet: Fleet, messages: list[bytes]) -> float:
     return len(work) / (time.perf_counter() - started)
 
 
+class Broker:
+    """A Mosquitto of the bench's own on a free port, set for throughput: the packaged configuration caps
+    in-flight messages to a subscriber at 20 and drops what queues beyond 1,000 for it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        config = folder / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_inflight_messages 1000\nmax_queued_messages 0\nlog_dest none\n",
+            encoding="utf-8",
+        )
+        self.process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
 class Server:
     """`machimori serve` with the bench's device model, on a free port; MQTT workers if a broker is given."""
 
-    def __init__(self, folder: Path, database_url: str | None, mqtt_workers: int = 0) -> None:
+    def __init__(self, folder: Path, database_url: str | None, mqtt_workers: int = 0, broker: int = 1883) -> None:
         self.port = free_port()
         (folder / "models.yaml").write_text(MODELS, encoding="utf-8")
         environment = {
@@ -125,7 +154,7 @@ class Server:
             environment["MACHIMORI_DATABASE_URL"] = database_url
         if mqtt_workers:
             environment |= {
-                "MACHIMORI_GATEWAY_MQTT_URL": "mqtt://127.0.0.1:1883",
+                "MACHIMORI_GATEWAY_MQTT_URL": f"mqtt://127.0.0.1:{broker}",
                 "MACHIMORI_GATEWAY_MQTT_TOPIC": TOPIC,
                 "MACHIMORI_GATEWAY_MQTT_WORKERS": str(mqtt_workers),
                 "MACHIMORI_GATEWAY_MQTT_CLIENT_ID": f"bench-{os.getpid()}-{time.time_ns()}",
@@ -176,25 +205,28 @@ async def http_throughput(port: int, messages: list[bytes], connections: int) ->
     return (len(messages) - refused) / elapsed, latencies
 
 
-async def http_open_loop(port: int, messages: list[bytes], rate: float, connections: int) -> tuple[float, list[float]]:
-    """Send at a fixed rate; latency from each message's scheduled time (queueing included) to its answer."""
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(Connection(port))
-    latencies: list[float] = []
+async def http_open_loop(
+    port: int, messages: list[bytes], rate: float, connections: int, devices: int
+) -> tuple[float, list[float]]:
+    """Send at a fixed rate; latency from each message's scheduled time (queueing included) to its answer.
+    Each device keeps to one connection, so its messages arrive in order (as one device's would)."""
     loop = asyncio.get_running_loop()
     began = loop.time()
+    latencies: list[float] = []
 
-    async def send(n: int, message: bytes) -> None:
-        scheduled = began + n / rate
-        await asyncio.sleep(max(0.0, scheduled - loop.time()))
-        connection = await pool.get()
-        status, _ = await connection.request("POST", "/api/v1/telemetry", HEADERS, message)
-        pool.put_nowait(connection)
-        if status == 200:
-            latencies.append(loop.time() - scheduled)
+    async def connection_of(lane: int) -> None:
+        connection = Connection(port)
+        for n in range(len(messages)):
+            if (n % devices) % connections != lane:
+                continue
+            scheduled = began + n / rate
+            await asyncio.sleep(max(0.0, scheduled - loop.time()))
+            status, _ = await connection.request("POST", "/api/v1/telemetry", HEADERS, messages[n])
+            if status == 200:
+                latencies.append(loop.time() - scheduled)
+        connection.close()
 
-    await asyncio.gather(*(send(n, message) for n, message in enumerate(messages)))
+    await asyncio.gather(*(connection_of(lane) for lane in range(min(connections, devices))))
     return len(latencies) / (loop.time() - began), latencies
 
 
@@ -216,21 +248,33 @@ class Rows:
             with closing(sqlite3.connect(self.path)) as connection:
                 yield connection
 
+    def refusals(self) -> dict[str, int]:
+        """Telemetry refusals recorded so far, by reason (events are stored in batches: a moment late)."""
+        time.sleep(1)
+        sql = "SELECT body FROM security_events WHERE body LIKE '%telemetry refused%' OR body LIKE '%folded%'"
+        found: dict[str, int] = {}
+        with self.cursor() as connection:
+            for (body,) in connection.execute(sql).fetchall():  # type: ignore[attr-defined]
+                unmapped = json.loads(body).get("unmapped", {})
+                reason = str(unmapped.get("reason"))
+                found[reason] = found.get(reason, 0) + int(unmapped.get("folded", 1))
+        return found
+
     def newest(self, connection: object, after: int) -> list[tuple[int, str, int]]:
         sql = "SELECT id, device_id, counter FROM device_readings WHERE id > {} ORDER BY id"
         return list(connection.execute(sql.format(int(after))).fetchall())  # type: ignore[attr-defined]
 
 
-def publisher() -> mqtt.Client:
+def publisher(port: int) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", 1883)
+    client.connect("127.0.0.1", port)
     client.loop_start()
     return client
 
 
-def mqtt_run(rows: Rows, messages: list[bytes], rate: float | None) -> tuple[float, list[float]]:
+def mqtt_run(rows: Rows, messages: list[bytes], rate: float | None, port: int) -> tuple[float, list[float]]:
     """Publish every message (as fast as possible, or at `rate`); accepted a second (first publish to last row
     seen) and, per message, publish-to-row-seen latency."""
     keys = []
@@ -241,7 +285,7 @@ def mqtt_run(rows: Rows, messages: list[bytes], rate: float | None) -> tuple[flo
     seen: dict[tuple[str, int], float] = {}
     with rows.cursor() as connection:
         last = max([row[0] for row in rows.newest(connection, 0)] or [0])
-    client = publisher()
+    client = publisher(port)
     done = threading.Event()
 
     def watch() -> None:
@@ -308,7 +352,8 @@ def main() -> None:
         target = raw / 2
         say(f"raw Ed25519 verification (cryptography/OpenSSL, one thread): {raw:,.0f}/s — target {target:,.0f}/s")
         results = []
-        server = Server(folder, database_url, mqtt_workers=args.mqtt_workers)
+        broker = Broker(folder)
+        server = Server(folder, database_url, mqtt_workers=args.mqtt_workers, broker=broker.port)
         try:
             fleet.register(server.port)
             rate, latencies = asyncio.run(http_throughput(server.port, throughput_messages, args.connections))
@@ -316,19 +361,23 @@ def main() -> None:
             say(results[-1])
             for offered in (target, rate / 2):  # the target rate, and half of what the gateway just sustained
                 messages = fleet.messages(int(offered * args.seconds))
-                got, latencies = asyncio.run(http_open_loop(server.port, messages, offered, args.connections))
+                got, latencies = asyncio.run(
+                    http_open_loop(server.port, messages, offered, args.connections, args.devices)
+                )
                 results.append(line(f"HTTP, open loop offered {offered:,.0f}/s", got, raw, latencies))
                 say(results[-1])
             rows = Rows(database_url, folder)
-            rate, latencies = mqtt_run(rows, fleet.messages(args.messages), None)
+            rate, latencies = mqtt_run(rows, fleet.messages(args.messages), None, broker.port)
             results.append(line(f"MQTT, {args.mqtt_workers} worker(s), as fast as published", rate, raw, latencies))
             say(results[-1])
             for offered in (target, rate / 2):
-                got, latencies = mqtt_run(rows, fleet.messages(int(offered * args.seconds)), offered)
+                got, latencies = mqtt_run(rows, fleet.messages(int(offered * args.seconds)), offered, broker.port)
                 results.append(line(f"MQTT, open loop offered {offered:,.0f}/s", got, raw, latencies))
                 say(results[-1])
+            say(f"refusals recorded during the run, by reason: {rows.refusals() or 'none'}")
         finally:
             server.stop()
+            broker.stop()
             if database_url:
                 with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
                     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
