@@ -14,6 +14,7 @@ from sqlalchemy import insert
 
 from machimori.events.model import SecurityEvent
 from machimori.storage import Database
+from machimori.storage.batches import drain
 from machimori.storage.tables import security_events
 
 log = logging.getLogger(__name__)
@@ -148,15 +149,8 @@ class EventStream:
                 # Store at most every `interval` seconds, so that on SQLite the event writer seldom
                 # competes with the audit log's sequencer for the database's one write lock.
                 self._wake.wait(self._interval)
-            while not stopping and len(batch) < 10_000:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
+            if not stopping:
+                stopping = drain(self._queue, batch, 10_000)
             if batch:
                 self._store(batch)
             with self._idle:

@@ -19,6 +19,7 @@ from machimori.gateway.window import CounterWindow
 from machimori.hub.observations import Observation, record_observations
 from machimori.hub.store import EntityStore
 from machimori.storage import Database
+from machimori.storage.batches import drain
 from machimori.storage.tables import device_readings, devices
 
 log = logging.getLogger(__name__)
@@ -76,15 +77,8 @@ class Writer:
             first = self._queue.get()
             batch = [] if first is None else [first]
             stopping = first is None
-            while len(batch) < MAX_BATCH and not stopping:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
+            if not stopping:
+                stopping = drain(self._queue, batch, MAX_BATCH)
             if batch:
                 try:
                     self._commit(batch)
