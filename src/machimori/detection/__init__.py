@@ -1,0 +1,1 @@
+"""Network-side detection of compromised IoT devices: flows, baselines, detectors, indicators, evaluation."""

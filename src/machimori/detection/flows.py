@@ -1,0 +1,104 @@
+"""The flow record: one connection as Zeek's conn.log describes it, whatever it was read from."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: The conn.log fields machimori reads; any other column (a dataset's labels, say) is never read.
+STANDARD_FIELDS = (
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "proto",
+    "service",
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "conn_state",
+    "local_orig",
+    "local_resp",
+    "missed_bytes",
+    "history",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+)
+
+#: Zeek's connection states (conn_state), each with what it means.
+CONN_STATES = {
+    "S0": "connection attempt seen, no reply",
+    "S1": "established, not terminated",
+    "SF": "normal establishment and termination",
+    "REJ": "connection attempt rejected",
+    "S2": "established, close attempt by originator seen (no reply)",
+    "S3": "established, close attempt by responder seen (no reply)",
+    "RSTO": "established, originator aborted (RST)",
+    "RSTR": "responder sent a RST",
+    "RSTOS0": "originator sent a SYN then a RST, no SYN-ACK seen",
+    "RSTRH": "responder sent a SYN-ACK then a RST, no SYN seen",
+    "SH": "originator sent a SYN then a FIN, no SYN-ACK seen",
+    "SHR": "responder sent a SYN-ACK then a FIN, no SYN seen",
+    "OTH": "no SYN seen, midstream traffic",
+}
+
+#: States of an attempt that never got an answer or was refused: what scanners leave behind.
+FAILED_STATES = frozenset({"S0", "REJ", "RSTOS0", "SH", "RSTR"})
+
+
+@dataclass(slots=True)
+class Flow:
+    """One connection: who talked to whom, how much and how it ended (conn.log's standard fields)."""
+
+    ts: float
+    uid: str
+    orig_h: str
+    orig_p: int
+    resp_h: str
+    resp_p: int
+    proto: str
+    service: str = ""
+    duration: float | None = None
+    orig_bytes: int | None = None
+    resp_bytes: int | None = None
+    conn_state: str = ""
+    local_orig: bool | None = None
+    local_resp: bool | None = None
+    missed_bytes: int = 0
+    history: str = ""
+    orig_pkts: int = 0
+    orig_ip_bytes: int = 0
+    resp_pkts: int = 0
+    resp_ip_bytes: int = 0
+
+    @property
+    def device_is_originator(self) -> bool:
+        """Whether the local endpoint (the device) opened the connection."""
+        if self.local_orig is not None and self.local_orig != self.local_resp:
+            return self.local_orig
+        return is_local_address(self.orig_h) or not is_local_address(self.resp_h)
+
+    @property
+    def device(self) -> str:
+        """The local endpoint's address: the device this flow belongs to."""
+        return self.orig_h if self.device_is_originator else self.resp_h
+
+    @property
+    def peer(self) -> str:
+        """The other endpoint's address."""
+        return self.resp_h if self.device_is_originator else self.orig_h
+
+
+@lru_cache(maxsize=65536)
+def is_local_address(address: str) -> bool:
+    """Whether an address is inside a network of the town (private, link-local, loopback or unique-local)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_private or ip.is_link_local or ip.is_loopback
