@@ -94,11 +94,31 @@ class Flow:
         return self.resp_h if self.device_is_originator else self.orig_h
 
 
+#: Networks that are inside a site: RFC 1918, shared address space (CGN), link-local, loopback, unique-local.
+#: (Python's `is_private` also counts the documentation ranges, which are "public" in every example here.)
+LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "127.0.0.0/8",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
+
+
 @lru_cache(maxsize=65536)
 def is_local_address(address: str) -> bool:
-    """Whether an address is inside a network of the town (private, link-local, loopback or unique-local)."""
+    """Whether an address is inside a site's own network (private, shared, link-local, loopback, unique-local)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    return ip.is_private or ip.is_link_local or ip.is_loopback
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
+        ip = ip.ipv4_mapped  # type: ignore[union-attr]
+    return any(ip in network for network in LOCAL_NETWORKS)

@@ -1,0 +1,149 @@
+"""The scorer: every flow seen from its device, judged by the detectors against its baseline, with reasons."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from machimori.detection.baseline import Baselines
+from machimori.detection.detectors import DETECTORS, DYNAMIC_PORTS, Detector, Evidence, Seen, volume_of
+from machimori.detection.flows import FAILED_STATES, Flow, is_local_address
+from machimori.detection.state import DeviceStates
+
+if TYPE_CHECKING:
+    from machimori.detection.indicators import IndicatorSet
+
+#: A flow whose score reaches this is not learned into the baseline (what is flagged does not become normal).
+NOT_LEARNED_FROM = 0.5
+
+
+@dataclass(slots=True)
+class Verdict:
+    """How suspicious one flow is (0–1, higher is worse) and why."""
+
+    flow: Flow
+    device: str
+    score: float
+    evidence: list[Evidence]
+
+    @property
+    def reasons(self) -> str:
+        """The evidence, strongest first, in the compact form of the scores file."""
+        ranked = sorted(self.evidence, key=lambda evidence: -evidence.weight)
+        return ";".join(evidence.text() for evidence in ranked)
+
+
+class Darknet:
+    """The town's unused address space: any flow towards it is someone scanning (NICTER inside the town)."""
+
+    def __init__(self, networks: Iterable[str] = ()) -> None:
+        self.networks = tuple(ipaddress.ip_network(network, strict=False) for network in networks)
+        self.contains = lru_cache(maxsize=65536)(self._contains)
+
+    def _contains(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+
+class Scorer:
+    """Scores flows one at a time, keeping bounded state per device; learns online unless told not to."""
+
+    def __init__(
+        self,
+        *,
+        baselines: Baselines | None = None,
+        indicators: IndicatorSet | None = None,
+        darknet: Darknet | None = None,
+        learn: bool = True,
+        detectors: Sequence[Detector] = DETECTORS,
+        max_devices: int = 65536,
+    ) -> None:
+        self.baselines = baselines or Baselines(max_devices=max_devices)
+        self.indicators = indicators
+        self.darknet = darknet or Darknet()
+        self.learn = learn
+        self.detectors = tuple(detectors)
+        self.states = DeviceStates(max_devices)
+
+    def train(self, flows: Iterable[Flow]) -> int:
+        """Learn the baselines from known-benign reference traffic; how many flows were learned."""
+        learned = 0
+        for flow in flows:
+            outbound = flow.device_is_originator
+            device = flow.orig_h if outbound else flow.resp_h
+            self._learn(device, flow, outbound, 0.0)
+            learned += 1
+        return learned
+
+    def score(self, flow: Flow) -> Verdict:
+        """The verdict on one flow, judged against what came before it."""
+        outbound = flow.device_is_originator
+        device, peer = (flow.orig_h, flow.resp_h) if outbound else (flow.resp_h, flow.orig_h)
+        state = self.states(device)
+        state.clock = max(state.clock, flow.ts)
+        failed = flow.conn_state in FAILED_STATES
+        seen = Seen(
+            flow=flow,
+            device=device,
+            peer=peer,
+            outbound=outbound,
+            failed=failed,
+            public_peer=not is_local_address(peer),
+            port=flow.resp_p,
+            state=state,
+            reference=self.baselines.reference(device),
+        )
+        if outbound:
+            seen.new_peer, seen.new_pair = state.outbound(flow.ts, peer, flow.proto, flow.resp_p, failed)
+            seen.beacon = state.beacon(flow.ts, peer, flow.proto, flow.resp_p)
+            seen.flood = state.flood(flow.ts, peer, flow.conn_state == "S0")
+        self._sensors(seen)
+        for detector in self.detectors:
+            detector(seen)
+        score = _combined(seen)
+        if self.learn:
+            self._learn(device, flow, outbound, score)
+        return Verdict(flow, device, score, seen.evidence)
+
+    def _sensors(self, seen: Seen) -> None:
+        """Evidence from outside the flow itself: known-bad indicators and the darknet."""
+        if self.indicators is not None:
+            indicator = self.indicators.match_address(seen.peer)
+            if indicator is not None:
+                seen.add("cc.known", 0.99, peer=seen.peer, source=indicator.source)
+        if self.darknet and self.darknet.contains(seen.flow.resp_h):
+            source = seen.flow.orig_h
+            seen.add("scan.darknet", 0.95, darknet=seen.flow.resp_h, source=source)
+            if seen.outbound:
+                seen.state.mark_scanner(seen.flow.ts, seen.flow.resp_h)
+
+    def _learn(self, device: str, flow: Flow, outbound: bool, score: float) -> None:
+        if score >= NOT_LEARNED_FROM:
+            return
+        port = min(flow.resp_p, DYNAMIC_PORTS)
+        peer = flow.resp_h if outbound else flow.orig_h
+        volume = volume_of(flow)
+        for profile in (self.baselines.device(device), self.baselines.fleet(device)):
+            profile.learn(flow.ts, outbound, flow.proto, port, peer, flow.conn_state, volume)
+
+
+def _combined(seen: Seen) -> float:
+    """The evidence combined as independent clues (noisy-OR), or a small prior that orders clue-less flows."""
+    if not seen.evidence:
+        prior = 0.0
+        if seen.outbound and seen.public_peer:
+            prior = 0.005 + 0.01 * seen.new_peer + 0.015 * seen.failed
+        return prior
+    remaining = 1.0
+    for evidence in seen.evidence:
+        remaining *= 1.0 - evidence.weight
+    return 1.0 - remaining

@@ -1,0 +1,165 @@
+"""What the detectors remember of each device between flows: decayed rates and small hashed tables, bounded."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+
+#: Time constants (seconds) of the decayed rates: scanning is judged over about a minute, floods over seconds.
+SCAN_TAU = 60.0
+FLOOD_TAU = 10.0
+MARK_SECONDS = 3600.0
+
+#: Slots of the hashed tables; each is the most a device can hold, whatever the traffic.
+PEER_SLOTS = 1024
+PAIR_SLOTS = 1024
+BEACON_SLOTS = 512
+FLOOD_SLOTS = 256
+C2_PORTS = 16
+
+
+def decay(value: float, since: float, now: float, tau: float) -> float:
+    """A rate decayed from `since` to `now` (flows that arrive out of order do not decay it)."""
+    return value * math.exp((since - now) / tau) if now > since else value
+
+
+def key_hash(text: str) -> int:
+    """A stable hash (the same in every run, unlike hash())."""
+    return zlib.crc32(text.encode())
+
+
+@dataclass(slots=True)
+class Beacon:
+    """Contacts of one (peer, protocol, port): how many, how regularly (Welford over the gaps)."""
+
+    key: str
+    last: float
+    count: int = 1
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, ts: float) -> None:
+        """Take one more contact at ts."""
+        gap = ts - self.last
+        if gap < 1.0:
+            return  # parallel connections of one exchange, not a new beat
+        self.last = ts
+        self.count += 1
+        gaps = self.count - 1
+        delta = gap - self.mean
+        self.mean += delta / gaps
+        self.m2 += delta * (gap - self.mean)
+
+    @property
+    def variation(self) -> float:
+        """Coefficient of variation of the gaps (0 = a metronome)."""
+        if self.count < 3 or self.mean <= 0:
+            return math.inf
+        return math.sqrt(self.m2 / (self.count - 2)) / self.mean
+
+
+@dataclass(slots=True)
+class Flood:
+    """Recent flows to one peer: a decayed count of all and of half-open ones."""
+
+    peer: str
+    last: float
+    flows: float = 0.0
+    half_open: float = 0.0
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """The decayed rates and recent memory of one device."""
+
+    clock: float = 0.0
+    new_peers: float = 0.0
+    attempts: float = 0.0
+    failures: float = 0.0
+    scan_time: float = 0.0
+    new_ports: float = 0.0
+    peers: dict[int, int] = field(default_factory=dict)
+    pairs: dict[int, int] = field(default_factory=dict)
+    beacons: dict[int, Beacon] = field(default_factory=dict)
+    floods: dict[int, Flood] = field(default_factory=dict)
+    c2_ports: dict[tuple[str, int], str] = field(default_factory=dict)
+    marked_until: float = 0.0
+    marked_by: str = ""
+
+    def outbound(self, ts: float, peer: str, proto: str, port: int, failed: bool) -> tuple[bool, bool]:
+        """Count an outbound attempt; whether the peer, and the peer's port, were new to the device."""
+        self.attempts = decay(self.attempts, self.scan_time, ts, SCAN_TAU) + 1.0
+        self.failures = decay(self.failures, self.scan_time, ts, SCAN_TAU) + (1.0 if failed else 0.0)
+        self.new_peers = decay(self.new_peers, self.scan_time, ts, SCAN_TAU)
+        self.new_ports = decay(self.new_ports, self.scan_time, ts, SCAN_TAU)
+        self.scan_time = max(self.scan_time, ts)
+        peer_hash = key_hash(peer)
+        slot = peer_hash % PEER_SLOTS
+        new_peer = self.peers.get(slot) != peer_hash
+        self.peers[slot] = peer_hash
+        pair_hash = key_hash(f"{peer}/{proto}/{port}")
+        new_pair = self.pairs.get(pair_hash % PAIR_SLOTS) != pair_hash
+        self.pairs[pair_hash % PAIR_SLOTS] = pair_hash
+        if new_peer:
+            self.new_peers += 1.0
+        elif new_pair:
+            self.new_ports += 1.0
+        return new_peer, new_pair
+
+    def beacon(self, ts: float, peer: str, proto: str, port: int) -> Beacon:
+        """The contact record of (peer, protocol, port), updated with this contact."""
+        key = f"{peer}/{proto}/{port}"
+        slot = key_hash(key) % BEACON_SLOTS
+        beacon = self.beacons.get(slot)
+        if beacon is not None and beacon.key == key:
+            beacon.add(ts)
+            return beacon
+        fresh = Beacon(key, ts)
+        # A one-off (a scan's probe) gives way; a repeated contact keeps its slot unless silent for a day.
+        if beacon is None or beacon.count < 2 or ts - beacon.last > 86400.0:
+            self.beacons[slot] = fresh
+        return fresh
+
+    def flood(self, ts: float, peer: str, half_open: bool) -> Flood:
+        """The recent flows to a peer, updated with this one."""
+        slot = key_hash(peer) % FLOOD_SLOTS
+        entry = self.floods.get(slot)
+        if entry is None or entry.peer != peer:
+            fresh = Flood(peer, ts)
+            if entry is None or decay(entry.flows, entry.last, ts, FLOOD_TAU) < 1.0:
+                self.floods[slot] = fresh
+            entry = fresh
+        entry.flows = decay(entry.flows, entry.last, ts, FLOOD_TAU) + 1.0
+        entry.half_open = decay(entry.half_open, entry.last, ts, FLOOD_TAU) + (1.0 if half_open else 0.0)
+        entry.last = max(entry.last, ts)
+        return entry
+
+    def remember_c2(self, proto: str, port: int, peer: str) -> None:
+        """Remember a port the device used for command and control (others on it are suspect)."""
+        if (proto, port) in self.c2_ports or len(self.c2_ports) < C2_PORTS:
+            self.c2_ports[(proto, port)] = peer
+
+    def mark_scanner(self, ts: float, why: str) -> None:
+        """Mark the device as seen scanning (by the darknet sensor) for the next hour."""
+        self.marked_until = max(self.marked_until, ts + MARK_SECONDS)
+        self.marked_by = why
+
+
+class DeviceStates:
+    """The state of every device seen, the least recently created dropped past the bound."""
+
+    def __init__(self, max_devices: int = 65536) -> None:
+        self.max_devices = max_devices
+        self.states: dict[str, DeviceState] = {}
+
+    def __call__(self, device: str) -> DeviceState:
+        state = self.states.get(device)
+        if state is None:
+            if len(self.states) >= self.max_devices:
+                del self.states[next(iter(self.states))]
+            state = self.states[device] = DeviceState()
+        return state
+
+    def __len__(self) -> int:
+        return len(self.states)
