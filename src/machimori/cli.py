@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from machimori import __version__
+from machimori.cli_detect import detect_app
 from machimori.cli_device import device_app, simulate
 from machimori.cli_guard import guard
 from machimori.cli_identity import account_app, client_app
@@ -42,6 +43,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(account_app, name="account")
 app.add_typer(client_app, name="client")
 app.add_typer(device_app, name="device")
+app.add_typer(detect_app, name="detect")
 app.command()(serve)
 app.command()(guard)
 app.command()(simulate)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from machimori.diagnostics import InputError, Problem
 
@@ -66,8 +66,38 @@ class Settings(BaseModel):
     gateway_quarantine_after: int = Field(
         5, ge=1, description="suspicious refusals (bad signature, replay …) within 10 minutes that quarantine a device"
     )
+    detection_darknet: list[str] = Field(
+        default_factory=list, description="the town's unused address ranges (CIDR); traffic to them is scanning"
+    )
+    detection_indicators: list[Path] = Field(
+        default_factory=list, description="C&C indicator files (STIX 2.1 bundles or plain lists) matched on flows"
+    )
+    detection_threshold: float = Field(0.8, gt=0, le=1, description="score at which a flow becomes a finding")
+    detection_quarantine: list[Literal["scanning", "command-and-control", "ddos"]] = Field(
+        default_factory=list, description="botnet stages whose findings quarantine a registered device (off by default)"
+    )
+    detection_quarantine_score: float = Field(0.95, gt=0, le=1, description="least score of a quarantining finding")
     guard_upstream: str | None = Field(None, description="the NGSI-LD broker `machimori guard` stands in front of")
     guard_upstream_token: str | None = Field(None, description="bearer token the guard presents to the upstream")
+
+    @field_validator("detection_darknet", "detection_indicators", "detection_quarantine", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """A list from the environment comes comma-separated."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("detection_darknet")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each darknet range is a network (host bits allowed)."""
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"not a network: {network!r} / ネットワークではありません") from None
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:
