@@ -63,10 +63,13 @@ class Profile:
     def learn(self, ts: float, outbound: bool, proto: str, port: int, peer: str, state: str, volume: float) -> None:
         """Take one flow of the device into the profile (bounded: new keys are dropped once a table is full)."""
         self.flows += 1
-        self.first = min(self.first, ts)
-        self.last = max(self.last, ts)
+        if ts < self.first:
+            self.first = ts
+        if ts > self.last:
+            self.last = ts
         self.hours[int(ts // 3600) % 24] += 1
-        self.states[state] = self.states.get(state, 0) + 1
+        states = self.states
+        states[state] = states.get(state, 0) + 1
         if peer in self.peers:
             self.peers[peer] += 1
         elif len(self.peers) < MAX_PEERS:

@@ -60,6 +60,7 @@ class Seen:
     port: int
     state: DeviceState
     reference: Profile | None
+    volume: float
     new_peer: bool = False
     new_pair: bool = False
     beacon: Beacon | None = None
@@ -149,7 +150,7 @@ def novelty(seen: Seen) -> None:
             weight = 0.15 if seen.port in REGULAR_PORTS else 0.4 if seen.failed else 0.3
             seen.add("new.service", weight, proto=flow.proto, port=seen.port)
         else:
-            z = volume.z(volume_of(flow))
+            z = volume.z(seen.volume)
             if z >= 4.0:
                 seen.add("anomaly.volume", min(0.5, 0.1 * z), z=z, port=seen.port)
         if seen.public_peer and seen.peer not in reference.peers:

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 from machimori.detection.baseline import Baselines
 from machimori.detection.detectors import DETECTORS, DYNAMIC_PORTS, Detector, Evidence, Seen, volume_of
 from machimori.detection.flows import FAILED_STATES, Flow, is_local_address
-from machimori.detection.state import DeviceStates
+from machimori.detection.state import DeviceStates, key_hash, pair_hash
 
 if TYPE_CHECKING:
     from machimori.detection.indicators import IndicatorSet
 
 #: A flow whose score reaches this is not learned into the baseline (what is flagged does not become normal).
 NOT_LEARNED_FROM = 0.5
+#: Once a fleet's profile is mature, one flow in this many is learned into it (it speaks for many devices).
+FLEET_SAMPLE = 8
 
 
 @dataclass(slots=True)
@@ -73,6 +75,7 @@ class Scorer:
         self.learn = learn
         self.detectors = tuple(detectors)
         self.states = DeviceStates(max_devices)
+        self._fleet_turn = 0
 
     def train(self, flows: Iterable[Flow]) -> int:
         """Learn the baselines from known-benign reference traffic; how many flows were learned."""
@@ -80,7 +83,7 @@ class Scorer:
         for flow in flows:
             outbound = flow.device_is_originator
             device = flow.orig_h if outbound else flow.resp_h
-            self._learn(device, flow, outbound, 0.0)
+            self._learn(device, flow, outbound, 0.0, volume_of(flow))
             learned += 1
         return learned
 
@@ -101,17 +104,20 @@ class Scorer:
             port=flow.resp_p,
             state=state,
             reference=self.baselines.reference(device),
+            volume=volume_of(flow),
         )
         if outbound:
-            seen.new_peer, seen.new_pair = state.outbound(flow.ts, peer, flow.proto, flow.resp_p, failed)
-            seen.beacon = state.beacon(flow.ts, peer, flow.proto, flow.resp_p)
-            seen.flood = state.flood(flow.ts, peer, flow.conn_state == "S0")
+            peer_hash = key_hash(peer)
+            pair = pair_hash(peer_hash, flow.proto, flow.resp_p)
+            seen.new_peer, seen.new_pair = state.outbound(flow.ts, peer_hash, pair, failed)
+            seen.beacon = state.beacon(flow.ts, pair)
+            seen.flood = state.flood(flow.ts, peer, peer_hash, flow.conn_state == "S0")
         self._sensors(seen)
         for detector in self.detectors:
             detector(seen)
         score = _combined(seen)
         if self.learn:
-            self._learn(device, flow, outbound, score)
+            self._learn(device, flow, outbound, score, seen.volume)
         return Verdict(flow, device, score, seen.evidence)
 
     def _sensors(self, seen: Seen) -> None:
@@ -126,14 +132,17 @@ class Scorer:
             if seen.outbound:
                 seen.state.mark_scanner(seen.flow.ts, seen.flow.resp_h)
 
-    def _learn(self, device: str, flow: Flow, outbound: bool, score: float) -> None:
+    def _learn(self, device: str, flow: Flow, outbound: bool, score: float, volume: float) -> None:
+        """Learn a flow into the device's profile and (sampled once it is mature) its fleet's."""
         if score >= NOT_LEARNED_FROM:
             return
         port = min(flow.resp_p, DYNAMIC_PORTS)
         peer = flow.resp_h if outbound else flow.orig_h
-        volume = volume_of(flow)
-        for profile in (self.baselines.device(device), self.baselines.fleet(device)):
-            profile.learn(flow.ts, outbound, flow.proto, port, peer, flow.conn_state, volume)
+        self.baselines.device(device).learn(flow.ts, outbound, flow.proto, port, peer, flow.conn_state, volume)
+        fleet = self.baselines.fleet(device)
+        self._fleet_turn += 1
+        if not fleet.mature or self._fleet_turn % FLEET_SAMPLE == 0:
+            fleet.learn(flow.ts, outbound, flow.proto, port, peer, flow.conn_state, volume)
 
 
 def _combined(seen: Seen) -> float:

@@ -29,11 +29,19 @@ def key_hash(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
+def pair_hash(peer_hash: int, proto: str, port: int) -> int:
+    """A stable hash of (peer, protocol, port) from the peer's hash."""
+    return (peer_hash * 1_000_003 + port * 4 + _PROTO_CODES.get(proto, 3)) & 0xFFFFFFFFFFFF
+
+
+_PROTO_CODES = {"tcp": 0, "udp": 1, "icmp": 2}
+
+
 @dataclass(slots=True)
 class Beacon:
     """Contacts of one (peer, protocol, port): how many, how regularly (Welford over the gaps)."""
 
-    key: str
+    key: int
     last: float
     count: int = 1
     mean: float = 0.0
@@ -87,52 +95,61 @@ class DeviceState:
     marked_until: float = 0.0
     marked_by: str = ""
 
-    def outbound(self, ts: float, peer: str, proto: str, port: int, failed: bool) -> tuple[bool, bool]:
+    def outbound(self, ts: float, peer_hash: int, pair_hash: int, failed: bool) -> tuple[bool, bool]:
         """Count an outbound attempt; whether the peer, and the peer's port, were new to the device."""
-        self.attempts = decay(self.attempts, self.scan_time, ts, SCAN_TAU) + 1.0
-        self.failures = decay(self.failures, self.scan_time, ts, SCAN_TAU) + (1.0 if failed else 0.0)
-        self.new_peers = decay(self.new_peers, self.scan_time, ts, SCAN_TAU)
-        self.new_ports = decay(self.new_ports, self.scan_time, ts, SCAN_TAU)
-        self.scan_time = max(self.scan_time, ts)
-        peer_hash = key_hash(peer)
+        if ts > self.scan_time:
+            factor = math.exp((self.scan_time - ts) / SCAN_TAU)
+            self.attempts *= factor
+            self.failures *= factor
+            self.new_peers *= factor
+            self.new_ports *= factor
+            self.scan_time = ts
+        self.attempts += 1.0
+        if failed:
+            self.failures += 1.0
         slot = peer_hash % PEER_SLOTS
         new_peer = self.peers.get(slot) != peer_hash
-        self.peers[slot] = peer_hash
-        pair_hash = key_hash(f"{peer}/{proto}/{port}")
-        new_pair = self.pairs.get(pair_hash % PAIR_SLOTS) != pair_hash
-        self.pairs[pair_hash % PAIR_SLOTS] = pair_hash
         if new_peer:
+            self.peers[slot] = peer_hash
             self.new_peers += 1.0
-        elif new_pair:
-            self.new_ports += 1.0
+        slot = pair_hash % PAIR_SLOTS
+        new_pair = self.pairs.get(slot) != pair_hash
+        if new_pair:
+            self.pairs[slot] = pair_hash
+            if not new_peer:
+                self.new_ports += 1.0
         return new_peer, new_pair
 
-    def beacon(self, ts: float, peer: str, proto: str, port: int) -> Beacon:
+    def beacon(self, ts: float, pair_hash: int) -> Beacon:
         """The contact record of (peer, protocol, port), updated with this contact."""
-        key = f"{peer}/{proto}/{port}"
-        slot = key_hash(key) % BEACON_SLOTS
+        slot = pair_hash % BEACON_SLOTS
         beacon = self.beacons.get(slot)
-        if beacon is not None and beacon.key == key:
+        if beacon is not None and beacon.key == pair_hash:
             beacon.add(ts)
             return beacon
-        fresh = Beacon(key, ts)
+        fresh = Beacon(pair_hash, ts)
         # A one-off (a scan's probe) gives way; a repeated contact keeps its slot unless silent for a day.
         if beacon is None or beacon.count < 2 or ts - beacon.last > 86400.0:
             self.beacons[slot] = fresh
         return fresh
 
-    def flood(self, ts: float, peer: str, half_open: bool) -> Flood:
+    def flood(self, ts: float, peer: str, peer_hash: int, half_open: bool) -> Flood:
         """The recent flows to a peer, updated with this one."""
-        slot = key_hash(peer) % FLOOD_SLOTS
+        slot = peer_hash % FLOOD_SLOTS
         entry = self.floods.get(slot)
         if entry is None or entry.peer != peer:
             fresh = Flood(peer, ts)
             if entry is None or decay(entry.flows, entry.last, ts, FLOOD_TAU) < 1.0:
                 self.floods[slot] = fresh
             entry = fresh
-        entry.flows = decay(entry.flows, entry.last, ts, FLOOD_TAU) + 1.0
-        entry.half_open = decay(entry.half_open, entry.last, ts, FLOOD_TAU) + (1.0 if half_open else 0.0)
-        entry.last = max(entry.last, ts)
+        if ts > entry.last:
+            factor = math.exp((entry.last - ts) / FLOOD_TAU)
+            entry.flows *= factor
+            entry.half_open *= factor
+            entry.last = ts
+        entry.flows += 1.0
+        if half_open:
+            entry.half_open += 1.0
         return entry
 
     def remember_c2(self, proto: str, port: int, peer: str) -> None:

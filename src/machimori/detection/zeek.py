@@ -31,6 +31,7 @@ class ConnLogReader:
         self.unset = "-"
         self.empty = "(empty)"
         self.columns: dict[str, int] | None = None
+        self.indices: tuple[int, ...] = ()
         self.width = 0
 
     def lines(self, numbered_lines: Iterable[tuple[int, str]]) -> Iterator[Flow]:
@@ -83,10 +84,10 @@ class ConnLogReader:
                     self.name, f"#fields lacks {', '.join(missing)} / #fields に必須の列がありません", number
                 )
             self.width = 1 + max(self.columns[field] for field in STANDARD_FIELDS if field in self.columns)
+            self.indices = tuple(self.columns.get(field, -1) for field in STANDARD_FIELDS)
 
     def _tsv(self, number: int, line: str) -> Flow:
-        columns = self.columns
-        if columns is None:
+        if self.columns is None:
             raise InputError.single(
                 self.name,
                 "no #fields header before the first record: not a Zeek TSV log / #fields ヘッダがありません",
@@ -95,15 +96,47 @@ class ConnLogReader:
         parts = line.split(self.separator)
         if len(parts) < self.width:
             raise _BadLine("too few columns (truncated line?) / 列が足りません (途中で切れた行?)")
+        parts.append(self.unset)  # a standard field the log lacks reads this (index -1): unset
+        try:
+            return self._fast(parts)
+        except (ValueError, TypeError, OverflowError, KeyError):
+            pass
+        values = {field: parts[index] for field, index in zip(STANDARD_FIELDS, self.indices, strict=True)}
+        return _flow({field: value for field, value in values.items() if value not in (self.unset, self.empty)})
+
+    def _fast(self, parts: list[str]) -> Flow:
+        """The flow of a well-formed line (any surprise raises, and the careful path names the column)."""
         unset, empty = self.unset, self.empty
-        values: dict[str, str] = {}
-        for field in STANDARD_FIELDS:
-            index = columns.get(field)
-            if index is not None:
-                value = parts[index]
-                if value != unset and value != empty:
-                    values[field] = value
-        return _flow(values)
+        (ts, uid, orig_h, orig_p, resp_h, resp_p, proto, service, duration, orig_bytes, resp_bytes, state,
+         local_orig, local_resp, missed, history, orig_pkts, orig_ip_bytes, resp_pkts, resp_ip_bytes) = (
+            [parts[index] for index in self.indices]
+        )  # fmt: skip
+        seconds = float(ts)
+        if not 0 <= seconds < 2**34 or orig_h in (unset, empty) or resp_h in (unset, empty) or len(orig_h) > 64:
+            raise ValueError("needs the careful path")
+        flow = Flow(
+            seconds,
+            "" if uid == unset else uid,
+            orig_h,
+            0 if orig_p == unset else _port(orig_p),
+            resp_h,
+            0 if resp_p == unset else _port(resp_p),
+            "" if proto == unset else proto.lower(),
+            "" if service in (unset, empty) else service.lower(),
+            None if duration == unset else _seconds(duration),
+            None if orig_bytes == unset else _count(orig_bytes),
+            None if resp_bytes == unset else _count(resp_bytes),
+            "" if state == unset else state,
+            None if local_orig == unset else _BOOLS[local_orig],
+            None if local_resp == unset else _BOOLS[local_resp],
+            0 if missed == unset else _count(missed),
+            "" if history in (unset, empty) else history,
+            0 if orig_pkts == unset else _count(orig_pkts),
+            0 if orig_ip_bytes == unset else _count(orig_ip_bytes),
+            0 if resp_pkts == unset else _count(resp_pkts),
+            0 if resp_ip_bytes == unset else _count(resp_ip_bytes),
+        )
+        return flow
 
     def _json(self, line: str) -> Flow:
         try:
@@ -129,6 +162,9 @@ def _flow(values: dict[str, Any]) -> Flow:
         optional = {field: _int(values[field]) for field in _OPTIONAL_INTS if field in values}
     except (TypeError, ValueError) as error:
         raise _BadLine(f"{error} / 数値ではありません") from None
+    for field in ("id.orig_p", "id.resp_p"):
+        if ints.get(field, 0) > 65535:
+            raise _BadLine(f"{field} is not a port: {ints[field]} / ポート番号ではありません")
     return Flow(
         ts=_time(values["ts"]),
         uid=str(values.get("uid", "")),
@@ -153,10 +189,34 @@ def _flow(values: dict[str, Any]) -> Flow:
     )
 
 
+def _count(text: str) -> int:
+    number = int(text)
+    if not 0 <= number < 2**63:
+        raise ValueError("out of range")
+    return number
+
+
+def _port(text: str) -> int:
+    number = int(text)
+    if not 0 <= number <= 65535:
+        raise ValueError("out of range")
+    return number
+
+
+def _seconds(text: str) -> float:
+    seconds = float(text)
+    if not 0 <= seconds < 2**34:  # also refuses nan
+        raise ValueError("out of range")
+    return seconds
+
+
 def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"not a count: {str(value)[:40]!r}")
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"not a count: {str(value)[:40]!r}") from None
     if not 0 <= number < 2**63:
         raise ValueError(f"count out of range: {number}")
     return number
