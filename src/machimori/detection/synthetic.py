@@ -215,4 +215,6 @@ class Town:
         while True:
             first = self.random.randint(1, 223)
             if first not in (10, 127, 169, 172, 192):
-                return f"{first}.{self.random.randint(0, 255)}.{self.random.randint(0, 255)}.{self.random.randint(1, 254)}"
+                return (
+                    f"{first}.{self.random.randint(0, 255)}.{self.random.randint(0, 255)}.{self.random.randint(1, 254)}"
+                )
