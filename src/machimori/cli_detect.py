@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from machimori.detection.batch import ScoringRun
     from machimori.detection.indicators import IndicatorSet
     from machimori.detection.reading import ReadReport
+    from machimori.detection.service import Submission
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -157,3 +158,51 @@ def _open_output(path: Path) -> typer.FileTextWrite:
         return path.open("w", encoding="utf-8", newline="")  # type: ignore[return-value]
     except OSError as exc:
         raise InputError.single(str(path), f"cannot write: {exc.strerror or exc} / 書き込めません") from None
+
+
+@detect_app.command("watch")
+def watch(
+    log: Annotated[Path, typer.Argument(help="Zeek が書き続ける conn.log / the conn.log Zeek is writing")],
+    from_start: Annotated[
+        bool, typer.Option("--from-start/--from-end", help="既存の行も読む / read the lines already there")
+    ] = False,
+    poll: Annotated[float, typer.Option(help="新しい行を見る間隔 (秒) / seconds between looks for new lines")] = 1.0,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """成長する conn.log を監視し検知をイベントに / follow a growing conn.log; findings become events."""
+    import signal
+    import threading
+
+    from machimori.detection.reading import ReadReport
+    from machimori.detection.service import RegistryDirectory, detection_from_settings
+    from machimori.detection.sources import follow_conn_log
+    from machimori.gateway.service import open_registry
+    from machimori.platform import open_platform
+
+    platform = open_platform(settings_from(config, data_dir))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    report = ReadReport()
+    try:
+        detection = detection_from_settings(
+            platform.settings, platform.events, RegistryDirectory(open_registry(platform))
+        )
+        err.print(f"監視中 / watching {log} (Ctrl-C で終了 / to stop)", markup=False)
+        try:
+            for flow in follow_conn_log(log, report, stop, poll=poll, from_start=from_start):
+                _print_submission(detection.submit((flow,)))
+        except KeyboardInterrupt:
+            pass
+        detection.close()
+        _report_reading("input / 入力", report)
+    finally:
+        platform.close()
+
+
+def _print_submission(submission: Submission) -> None:
+    for finding in submission.opened:
+        out.print(f"[{finding.severity.name.lower()}] {finding.summary('ja')}", markup=False)
+        out.print(f"  {finding.summary('en')}", markup=False)
+    for device in submission.quarantined:
+        out.print(f"  → 隔離 / quarantined {device}", markup=False)

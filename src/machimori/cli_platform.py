@@ -316,7 +316,7 @@ def key_generate(
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option("--name", help="持ち主 / who holds it")],
-    role: Annotated[str, typer.Option("--role", help="admin | recorder | auditor")],
+    role: Annotated[str, typer.Option("--role", help="admin | recorder | auditor | sensor")],
     config: ConfigOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -327,7 +327,7 @@ def token_create(
     try:
         chosen = Role(role)
     except ValueError:
-        raise InputError.single("--role", f"unknown role {role!r}: admin, recorder or auditor") from None
+        raise InputError.single("--role", f"unknown role {role!r}: admin, recorder, auditor or sensor") from None
     settings = settings_from(config, data_dir)
     database = open_database(settings.sqlalchemy_url)
     try:

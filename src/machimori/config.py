@@ -76,6 +76,9 @@ class Settings(BaseModel):
     detection_quarantine: list[Literal["scanning", "command-and-control", "ddos"]] = Field(
         default_factory=list, description="botnet stages whose findings quarantine a registered device (off by default)"
     )
+    detection_identity: str = Field(
+        "machimori", max_length=200, description="the organisation named as author of exported STIX indicators"
+    )
     detection_quarantine_score: float = Field(0.95, gt=0, le=1, description="least score of a quarantining finding")
     guard_upstream: str | None = Field(None, description="the NGSI-LD broker `machimori guard` stands in front of")
     guard_upstream_token: str | None = Field(None, description="bearer token the guard presents to the upstream")

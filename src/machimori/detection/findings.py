@@ -20,6 +20,8 @@ FINDING_WINDOW = 600.0
 FLOWS_KEPT = 20
 PEERS_KEPT = 20
 MAX_OPEN = 10_000
+#: Open findings are looked over for closing at most once per this many seconds of flow time.
+SWEEP_SECONDS = 10.0
 
 
 @dataclass
@@ -131,6 +133,7 @@ class FindingCollector:
         self.window = window
         self.open: dict[tuple[str, str], Finding] = {}
         self.closed: list[Finding] = []
+        self.swept = 0.0
 
     def add(self, verdict: Verdict) -> Finding | None:
         """Take a verdict; the finding if this verdict opened a new one."""
@@ -153,8 +156,10 @@ class FindingCollector:
 
     def due(self, now: float) -> list[Finding]:
         """Findings closed since the last call: their window passed without a flow (or they were displaced)."""
-        for key in [key for key, finding in self.open.items() if now - finding.last_seen > self.window]:
-            self.closed.append(self.open.pop(key))
+        if now - self.swept >= SWEEP_SECONDS:
+            self.swept = now
+            for key in [key for key, finding in self.open.items() if now - finding.last_seen > self.window]:
+                self.closed.append(self.open.pop(key))
         closed, self.closed = self.closed, []
         return closed
 

@@ -64,7 +64,7 @@ class Town:
             setattr(flow, name, value)
         return flow
 
-    def _session(self, ts: float, orig: str, resp: str, port: int, sent: int, got: int, **fields: object) -> Flow:
+    def _session(self, ts: float, orig: str, resp: str, port: int, sent: int, got: int, service: str) -> Flow:
         packets_out, packets_in = 4 + sent // 1400, 3 + got // 1400
         return self._flow(
             ts,
@@ -80,7 +80,7 @@ class Town:
             orig_ip_bytes=sent + 40 * packets_out,
             resp_pkts=packets_in,
             resp_ip_bytes=got + 40 * packets_in,
-            **fields,
+            service=service,
         )
 
     def _sensors(self) -> Iterator[Labelled]:

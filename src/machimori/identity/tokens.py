@@ -24,6 +24,7 @@ class Role(StrEnum):
     admin = "admin"  # operate the platform: tokens, everything below
     recorder = "recorder"  # a stakeholder's system that records into the audit log
     auditor = "auditor"  # read the audit log, its export and the security events
+    sensor = "sensor"  # a network sensor (Zeek) that submits flow records for detection
 
 
 @dataclass(frozen=True)

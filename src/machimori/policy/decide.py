@@ -40,6 +40,8 @@ PLATFORM_OPERATIONS: dict[str, frozenset[str]] = {
     "devices.read": frozenset({"auditor"}),
     "devices.manage": frozenset(),  # register, rotate keys, quarantine, retire
     "devices.release": frozenset(),  # let a quarantined device send again: the admin only, always logged
+    "flows.submit": frozenset({"sensor"}),  # network sensors hand flow records to detection
+    "detections.read": frozenset({"auditor"}),
 }
 # Roles one person never holds together (in any organisation).
 SEPARATED_DUTIES = (frozenset({"admin", "auditor"}), frozenset({"security-admin", "auditor"}))

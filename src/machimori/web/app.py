@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from machimori import __version__
+from machimori.detection import routes as detection_routes
+from machimori.detection.service import RegistryDirectory
 from machimori.gateway import routes as gateway_routes
 from machimori.gateway.mqtt import start_mqtt_workers
 from machimori.governance.served import LoadedCity
@@ -54,6 +56,7 @@ def create_app(
         yield
         for worker in workers:
             worker.close()
+        detection.close()
         if assets:
             assets.close()
         app.state.hub.notifications.close()
@@ -89,6 +92,7 @@ def create_app(
 
     ngsi_ld(app, platform)
     assets = gateway_routes.install(app, platform, app.state.hub.store) if ngsi_ld is hub_api.install else None
+    detection = detection_routes.install(app, platform, RegistryDirectory(assets.registry) if assets else None)
     app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)
 
@@ -101,7 +105,7 @@ def create_app(
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH_BODY_BYTES = 32 * 1024 * 1024  # NGSI-LD batch operations: up to 10,000 entities in one request
-BATCH_PATHS = ("/ngsi-ld/v1/entityOperations/",)
+BATCH_PATHS = ("/ngsi-ld/v1/entityOperations/", "/api/v1/flows")
 
 
 def body_limit(path: str) -> int:
