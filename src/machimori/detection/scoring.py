@@ -123,7 +123,7 @@ class Scorer:
     def _sensors(self, seen: Seen) -> None:
         """Evidence from outside the flow itself: known-bad indicators and the darknet."""
         if self.indicators is not None:
-            indicator = self.indicators.match_address(seen.peer)
+            indicator = self.indicators.match_address(seen.peer, seen.flow.ts)
             if indicator is not None:
                 seen.add("cc.known", 0.99, peer=seen.peer, source=indicator.source)
         if self.darknet and self.darknet.contains(seen.flow.resp_h):
