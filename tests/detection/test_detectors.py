@@ -278,3 +278,23 @@ def test_out_of_order_flows_do_not_break_the_rates() -> None:
     state = scorer.states.states[DEVICE]
 
     assert 0 < state.new_peers <= 50 and state.failures <= state.attempts
+
+
+def test_retrying_an_unanswering_server_again_and_again_is_a_c2_reconnect() -> None:
+    scorer = Scorer()
+    server = public(3)
+    verdicts = [scorer.score(probe(n * 7.0 + (n % 4) * 0.5, server, 48101)) for n in range(8)]
+
+    assert "cc.retry" not in codes(verdicts[2])
+    assert "cc.retry" in codes(verdicts[-1])
+    assert f"peer={server}" in verdicts[-1].reasons
+
+
+def test_unanswered_dns_to_many_resolvers_is_not_a_scan() -> None:
+    scorer = Scorer()
+    verdicts = [
+        scorer.score(flow(n * 0.5, public(n), 53, proto="udp", conn_state="S0", resp_pkts=0, service="dns"))
+        for n in range(60)
+    ]
+
+    assert all("scan.fanout" not in codes(verdict) for verdict in verdicts)

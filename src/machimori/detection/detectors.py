@@ -85,7 +85,9 @@ def scanning(seen: Seen) -> None:
             seen.add("scan.telnet", 0.5, port=seen.port)
         elif seen.port in BOTNET_PORTS:
             seen.add("scan.port", 0.3, port=seen.port)
-    probe = seen.failed or (seen.new_peer and seen.port not in REGULAR_PORTS)
+    probe = (seen.failed or seen.new_peer) and seen.port not in REGULAR_PORTS
+    if seen.failed and seen.flow.proto != "udp":
+        probe = True  # a refused or unanswered TCP attempt, on any port
     if state.new_peers >= 5.0 and probe:
         failed = state.failures / state.attempts
         weight = state.new_peers / (state.new_peers + 15.0) * (0.3 + 0.7 * failed)
@@ -116,6 +118,14 @@ def command_and_control(seen: Seen) -> None:
     if beacon is not None and beacon.count >= 5 and beacon.mean >= 5.0 and beacon.variation < 0.2:
         weight = 0.2 if port in REGULAR_PORTS else 0.5
         seen.add("cc.beacon", weight, every_s=beacon.mean, variation=beacon.variation, n=beacon.count)
+    if (
+        beacon is not None
+        and seen.failed
+        and beacon.count >= 5
+        and beacon.failures >= 0.8 * beacon.count
+        and port not in REGULAR_PORTS
+    ):
+        seen.add("cc.retry", 0.45, peer=seen.peer, port=port, tries=beacon.count)
     known = seen.state.c2_ports.get((flow.proto, port))
     if known is not None and known != seen.peer:
         seen.add("cc.port", 0.6, port=port, c2=known)

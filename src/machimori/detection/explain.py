@@ -57,6 +57,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "約 {every_s:.0f} 秒ごとの規則的な接続 ({n} 回、ばらつき {variation:.0%})",
         "regular contact about every {every_s:.0f} s ({n} times, variation {variation:.0%})",
     ),
+    "cc.retry": (
+        "応答しないサーバ {peer}:{port} への再接続を {tries} 回 (C&C への接続試行)",
+        "{tries} tries to reach an unanswering server {peer}:{port} (C&C reconnecting)",
+    ),
     "cc.port": (
         "C&C ({c2}) と同じポート {port} で別のサーバへ接続",
         "connection to another server on port {port}, the port of the C&C at {c2}",

@@ -110,7 +110,7 @@ class Scorer:
             peer_hash = key_hash(peer)
             pair = pair_hash(peer_hash, flow.proto, flow.resp_p)
             seen.new_peer, seen.new_pair = state.outbound(flow.ts, peer_hash, pair, failed)
-            seen.beacon = state.beacon(flow.ts, pair)
+            seen.beacon = state.beacon(flow.ts, pair, failed)
             seen.flood = state.flood(flow.ts, peer, peer_hash, flow.conn_state == "S0")
         self._sensors(seen)
         for detector in self.detectors:

@@ -46,9 +46,12 @@ class Beacon:
     count: int = 1
     mean: float = 0.0
     m2: float = 0.0
+    failures: int = 0
 
-    def add(self, ts: float) -> None:
+    def add(self, ts: float, failed: bool) -> None:
         """Take one more contact at ts."""
+        if failed:
+            self.failures += 1
         gap = ts - self.last
         if gap < 1.0:
             return  # parallel connections of one exchange, not a new beat
@@ -120,14 +123,14 @@ class DeviceState:
                 self.new_ports += 1.0
         return new_peer, new_pair
 
-    def beacon(self, ts: float, pair_hash: int) -> Beacon:
+    def beacon(self, ts: float, pair_hash: int, failed: bool) -> Beacon:
         """The contact record of (peer, protocol, port), updated with this contact."""
         slot = pair_hash % BEACON_SLOTS
         beacon = self.beacons.get(slot)
         if beacon is not None and beacon.key == pair_hash:
-            beacon.add(ts)
+            beacon.add(ts, failed)
             return beacon
-        fresh = Beacon(pair_hash, ts)
+        fresh = Beacon(pair_hash, ts, failures=int(failed))
         # A one-off (a scan's probe) gives way; a repeated contact keeps its slot unless silent for a day.
         if beacon is None or beacon.count < 2 or ts - beacon.last > 86400.0:
             self.beacons[slot] = fresh
