@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from machimori.detection.baseline import Baselines
-from machimori.detection.detectors import DETECTORS, DYNAMIC_PORTS, Detector, Evidence, Seen, volume_of
+from machimori.detection.detectors import (
+    BOTNET_PORTS,
+    DETECTORS,
+    DYNAMIC_PORTS,
+    IRC_PORTS,
+    TELNET_PORTS,
+    Detector,
+    Evidence,
+    Seen,
+    volume_of,
+)
 from machimori.detection.flows import FAILED_STATES, Flow, is_local_address
 from machimori.detection.state import DeviceStates, key_hash, pair_hash
 
@@ -30,6 +41,7 @@ class Verdict:
     device: str
     score: float
     evidence: list[Evidence]
+    features: tuple[float, ...] = ()
 
     @property
     def reasons(self) -> str:
@@ -68,6 +80,7 @@ class Scorer:
         learn: bool = True,
         detectors: Sequence[Detector] = DETECTORS,
         max_devices: int = 65536,
+        with_features: bool = False,
     ) -> None:
         self.baselines = baselines or Baselines(max_devices=max_devices)
         self.indicators = indicators
@@ -75,6 +88,7 @@ class Scorer:
         self.learn = learn
         self.detectors = tuple(detectors)
         self.states = DeviceStates(max_devices)
+        self.with_features = with_features
         self._fleet_turn = 0
 
     def train(self, flows: Iterable[Flow]) -> int:
@@ -118,7 +132,7 @@ class Scorer:
         score = _combined(seen)
         if self.learn:
             self._learn(device, flow, outbound, score, seen.volume)
-        return Verdict(flow, device, score, seen.evidence)
+        return Verdict(flow, device, score, seen.evidence, feature_vector(seen) if self.with_features else ())
 
     def _sensors(self, seen: Seen) -> None:
         """Evidence from outside the flow itself: known-bad indicators and the darknet."""
@@ -156,3 +170,55 @@ def _combined(seen: Seen) -> float:
     for evidence in seen.evidence:
         remaining *= 1.0 - evidence.weight
     return 1.0 - remaining
+
+
+#: The names of feature_vector's numbers, in order.
+FEATURES = (
+    "log_duration",
+    "log_orig_bytes",
+    "log_resp_bytes",
+    "log_orig_pkts",
+    "log_resp_pkts",
+    "failed",
+    "outbound",
+    "public_peer",
+    "new_peer",
+    "new_pair",
+    "new_peers_rate",
+    "failure_ratio",
+    "new_ports_rate",
+    "contacts",
+    "contact_regularity",
+    "flood_flows",
+    "flood_half_open",
+    "telnet_port",
+    "botnet_port",
+    "irc",
+)
+
+
+def feature_vector(seen: Seen) -> tuple[float, ...]:
+    """The numbers the detectors look at, for a peer model (IsolationForest) to be judged on the same ground."""
+    flow, state, beacon, flood = seen.flow, seen.state, seen.beacon, seen.flood
+    return (
+        math.log1p(flow.duration or 0.0),
+        math.log1p(flow.orig_bytes or 0),
+        math.log1p(flow.resp_bytes or 0),
+        math.log1p(flow.orig_pkts),
+        math.log1p(flow.resp_pkts),
+        float(seen.failed),
+        float(seen.outbound),
+        float(seen.public_peer),
+        float(seen.new_peer),
+        float(seen.new_pair),
+        state.new_peers if seen.outbound else 0.0,
+        state.failures / state.attempts if seen.outbound and state.attempts else 0.0,
+        state.new_ports if seen.outbound else 0.0,
+        float(beacon.count) if beacon else 0.0,
+        1.0 / (1.0 + beacon.variation) if beacon and beacon.count >= 3 else 0.0,
+        flood.flows if flood else 0.0,
+        flood.half_open if flood else 0.0,
+        float(seen.port in TELNET_PORTS),
+        float(seen.port in BOTNET_PORTS),
+        float(flow.service == "irc" or seen.port in IRC_PORTS),
+    )
