@@ -4,6 +4,7 @@ policy quarantines the registered device through the gateway — and every way a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -165,3 +166,27 @@ def test_json_lines_from_zeek_are_taken_as_well(detect_client: TestClient, detec
     findings = result["findings"]
     assert isinstance(findings, list) and findings[0]["stage"] == "scanning"
     assert "scan.darknet" in {evidence["code"] for evidence in findings[0]["evidence"]}
+
+
+def test_what_the_town_found_is_exported_as_stix_without_its_own_addresses(
+    detect_client: TestClient, detect_platform: Platform, town: list[Labelled], tmp_path: Path
+) -> None:
+    from machimori.detection.indicators import load_indicators
+    from machimori.detection.synthetic import C2_FALLBACK, C2_SERVER, DDOS_TARGET
+
+    submit(detect_client, bearer(detect_platform, Role.sensor), conn_log_text(town))
+    auditor = bearer(detect_platform, Role.auditor)
+
+    response = detect_client.get("/api/v1/detections/stix", headers=auditor)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/stix+json")
+    bundle = response.json()
+    patterns = " ".join(item["pattern"] for item in bundle["objects"] if item["type"] == "indicator")
+    assert C2_SERVER in patterns and C2_FALLBACK in patterns and DDOS_TARGET in patterns
+    assert "10.20." not in response.text  # the town's own addresses stay inside
+    exported = tmp_path / "found.json"
+    exported.write_text(response.text, encoding="utf-8")
+    reimported = load_indicators(exported)
+    assert reimported.match_address(C2_SERVER, at=town[-1].flow.ts) is not None  # valid for 30 days after
+    assert detect_client.get("/api/v1/detections/stix", headers=bearer(detect_platform, Role.sensor)).status_code == 403
