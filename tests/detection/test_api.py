@@ -171,7 +171,7 @@ def test_json_lines_from_zeek_are_taken_as_well(detect_client: TestClient, detec
 def test_what_the_town_found_is_exported_as_stix_without_its_own_addresses(
     detect_client: TestClient, detect_platform: Platform, town: list[Labelled], tmp_path: Path
 ) -> None:
-    from machimori.detection.indicators import load_indicators
+    from machimori.detection.indicators import IndicatorSet, load_indicators
     from machimori.detection.synthetic import C2_FALLBACK, C2_SERVER, DDOS_TARGET
 
     submit(detect_client, bearer(detect_platform, Role.sensor), conn_log_text(town))
@@ -187,6 +187,7 @@ def test_what_the_town_found_is_exported_as_stix_without_its_own_addresses(
     assert "10.20." not in response.text  # the town's own addresses stay inside
     exported = tmp_path / "found.json"
     exported.write_text(response.text, encoding="utf-8")
-    reimported = load_indicators(exported)
-    assert reimported.match_address(C2_SERVER, at=town[-1].flow.ts) is not None  # valid for 30 days after
+    then = town[-1].flow.ts  # the indicators are valid for 30 days after they were seen
+    reimported = load_indicators(exported, into=IndicatorSet(clock=lambda: then))
+    assert reimported.match_address(C2_SERVER) is not None
     assert detect_client.get("/api/v1/detections/stix", headers=bearer(detect_platform, Role.sensor)).status_code == 403
