@@ -45,10 +45,14 @@ def _indicators(paths: list[Path]) -> IndicatorSet | None:
     if not paths:
         return None
     from machimori.detection.indicators import IndicatorSet, load_indicators
+    from machimori.detection.reading import ReadReport
 
     indicators = IndicatorSet()
     for path in paths:
-        load_indicators(path, into=indicators)
+        report = ReadReport()
+        load_indicators(path, into=indicators, report=report)
+        _report_reading(f"indicators / 指標 {path}", report)
+    err.print(f"  指標 {len(indicators)} 件 / {len(indicators)} indicators", markup=False)
     return indicators
 
 
