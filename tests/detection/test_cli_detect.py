@@ -106,7 +106,7 @@ def test_score_reads_json_lines_and_gzip(monkeypatch: pytest.MonkeyPatch, tmp_pa
                         "label": "Malicious",
                     }
                 )
-                + "\n"  # fmt: skip
+                + "\n"
             )
     scores = tmp_path / "scores.csv"
 
