@@ -210,3 +210,61 @@ def _print_submission(submission: Submission) -> None:
         out.print(f"  {finding.summary('en')}", markup=False)
     for device in submission.quarantined:
         out.print(f"  → 隔離 / quarantined {device}", markup=False)
+
+
+@detect_app.command("eval")
+def evaluate_command(
+    inputs: InputsArgument,
+    labels: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--labels", help="ラベルのファイル (CSV uid,label[,detail]) / labels file; else the inputs' column"
+        ),
+    ] = None,
+    scores: Annotated[
+        Path | None, typer.Option("--scores", help="採点済みのスコア CSV / scores already made (else scored here)")
+    ] = None,
+    baseline: BaselineOption = None,
+    indicators: IndicatorsOption = None,
+    darknet: DarknetOption = None,
+    label_column: Annotated[str, typer.Option(help="ラベルの列 / the label column")] = "label",
+    detail_column: Annotated[str, typer.Option(help="攻撃種別の列 / the attack-kind column")] = "detailed-label",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="採点したスコアを残す / keep the scores made here")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON で出力 / print JSON")] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """ラベル付きデータで検知器を評価 / evaluate the detectors on labelled data (ROC-AUC, PR-AUC, recall at FPR)."""
+    import tempfile
+
+    from machimori.detection.batch import score_files
+    from machimori.detection.evaluate import evaluate
+
+    settings = settings_from(config, data_dir)
+    workspace = tempfile.TemporaryDirectory(prefix="machimori-eval-")
+    with workspace:
+        if scores is None:
+            scores = output or Path(workspace.name) / "scores.csv"
+            try:
+                handle = scores.open("w", encoding="utf-8", newline="")
+            except OSError as exc:
+                raise InputError.single(str(scores), f"cannot write: {exc.strerror or exc} / 書き込めません") from None
+            with handle:
+                run = score_files(
+                    inputs,
+                    handle,
+                    baseline_files=list(baseline or []),
+                    indicators=_indicators(list(indicators or settings.detection_indicators)),
+                    darknet=_darknet(list(darknet or settings.detection_darknet)),
+                    threshold=settings.detection_threshold,
+                )
+            _report_reading("input / 入力", run.inputs)
+        report = evaluate(scores, list(labels or inputs), label_column=label_column, detail_column=detail_column)
+    if as_json:
+        out.print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), markup=False)
+        return
+    out.print(report.to_text("ja"), markup=False)
+    out.print(markup=False)
+    out.print(report.to_text("en"), markup=False)
