@@ -10,10 +10,20 @@ from pathlib import Path
 
 import dpkt  # type: ignore[import-untyped]
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from machimori.detection.assembly import FlowTable
 from machimori.detection.flows import Flow
-from machimori.detection.pcap import FILE_END, FRAGMENT, TRUNCATED, UNDECODABLE, read_capture, read_packets
+from machimori.detection.pcap import (
+    DAMAGED,
+    FILE_END,
+    FRAGMENT,
+    TRUNCATED,
+    UNDECODABLE,
+    read_capture,
+    read_packets,
+)
 from machimori.detection.protocols import guess_service
 from machimori.detection.reading import ReadReport
 from machimori.diagnostics import InputError
@@ -262,6 +272,44 @@ def test_bad_packets_are_counted_and_the_rest_is_read(tmp_path: Path) -> None:
     assert report.read == 3 and report.examples[-1].line == 8
 
 
+def test_a_record_with_an_impossible_length_stops_the_reading_and_is_counted(tmp_path: Path) -> None:
+    path = write(tmp_path / "d.pcap", exchange("c:S s:SA c:A"))
+    path.write_bytes(path.read_bytes() + struct.pack("<IIII", 1, 0, 0xFFFFFFF0, 60) + b"\0" * 100)
+    flows, report = flows_of(path)
+    assert len(flows) == 1 and report.skipped == {DAMAGED: 1} and report.examples[0].line == 4
+
+
+def test_dns_over_tcp_answers_reach_the_callback(tmp_path: Path) -> None:
+    answer = dpkt.dns.DNS(id=1, qd=[dpkt.dns.DNS.Q(name="big.example")], qr=dpkt.dns.DNS_R)
+    answer.an = [dpkt.dns.DNS.RR(name="big.example", type=dpkt.dns.DNS_A, cls=1, ttl=5, rdata=_addr("192.0.2.1"))]
+    message = struct.pack("!H", len(bytes(answer))) + bytes(answer)
+    frames = [(1.0, ether(tcp(SERVER, 53, CLIENT, 40000, "PA", 5001, 1001, message)))]
+    seen: list[tuple[str, list[str]]] = []
+    [flow], _ = flows_of(write(tmp_path / "t.pcap", frames), dns_answers=lambda *answer: seen.append(answer))
+    assert seen == [("big.example", ["192.0.2.1"])] and (flow.service, flow.orig_h) == ("dns", CLIENT)
+
+
+_VALID = exchange("c:S s:SA c:PA=x")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    linktype=st.sampled_from([0, 1, 101, 113, 276]),
+    cuts=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 80), st.binary(max_size=4)), max_size=6),
+    noise=st.lists(st.binary(max_size=90), max_size=4),
+)
+def test_damaged_frames_never_raise_only_count(
+    tmp_path: Path, linktype: int, cuts: list[tuple[int, int, bytes]], noise: list[bytes]
+) -> None:
+    frames = [(ts, bytearray(frame if linktype == 1 else _link_frame(frame[14:], linktype))) for ts, frame in _VALID]
+    for index, at, junk in cuts:
+        frames[index][1][at : at + len(junk)] = junk
+    all_frames = [(ts, bytes(frame)) for ts, frame in frames] + [(1_700_000_001.0, junk) for junk in noise]
+    flows, report = flows_of(write(tmp_path / "fuzz.pcap", all_frames, linktype=linktype))
+    assert report.read + report.skipped_total == len(all_frames)
+    assert all(f.orig_pkts + f.resp_pkts > 0 for f in flows)
+
+
 def test_a_truncated_pcapng_is_counted(tmp_path: Path) -> None:
     path = write(tmp_path / "t.pcapng", exchange("c:S s:SA c:A"), ng=True)
     path.write_bytes(path.read_bytes()[:-10])
@@ -275,6 +323,7 @@ def test_a_truncated_pcapng_is_counted(tmp_path: Path) -> None:
         (b"", "not a pcap or pcapng capture"),
         (b"#fields\tts\tuid\n", "not a pcap or pcapng capture"),
         (b"\xd4\xc3\xb2\xa1\x02\x00", "damaged capture header"),
+        (b"\x1f\x8b\x08\x00garbage", "damaged gzip stream"),
     ],
 )
 def test_a_file_that_is_not_a_capture_is_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:

@@ -38,8 +38,8 @@ _TIMEOUTS = {TCP: TCP_TIMEOUT, UDP: UDP_TIMEOUT, ICMP: ICMP_TIMEOUT, ICMP6: ICMP
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #: Ports a server is likely to listen on: a flow first seen from one of them is turned round (Zeek's heuristic).
 SERVER_PORTS = frozenset(
-    {21, 22, 23, 25, 53, 67, 69, 80, 88, 110, 123, 137, 143, 161, 389, 443, 445, 465, 502, 514, 554, 587, 993, 995}
-    | {1883, 1900, 2323, 3306, 3389, 5060, 5353, 5355, 5432, 5683, 6379, 6667, 6668, 6669, 8080, 8443, 8883}
+    {21, 22, 23, 25, 53, 67, 68, 69, 80, 88, 110, 123, 137, 143, 161, 389, 443, 445, 465, 502, 514, 554, 587, 993, 995}
+    | {546, 547, 1883, 1900, 2323, 3306, 3389, 5060, 5353, 5355, 5432, 5683, 6379, 6667, 6668, 6669, 8080, 8443, 8883}
 )
 
 DnsCallback = Callable[[str, list[str]], None]
@@ -96,7 +96,8 @@ class FlowTable:
         conns = sorted(self.table.values(), key=lambda c: c.start)
         self.table.clear()
         self.timers.clear()
-        return [*self._out, *(_flow(c) for c in conns)]
+        out, self._out = self._out, []
+        return [*out, *(_flow(c) for c in conns)]
 
     def _open(self, key: tuple[object, ...], p: Packet) -> Connection:
         while len(self.table) >= self.max_connections:

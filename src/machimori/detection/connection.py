@@ -17,6 +17,8 @@ ATTEMPT_DELAY = CLOSE_DELAY = 5.0
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
 _M32, _TOO_LARGE = 0xFFFFFFFF, 1 << 20
 _RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
+_KIND_BITS = {kind: 1 << bit for bit, kind in enumerate("SFRDAIQsfrdaiq")}
+_MARKS = {SYN: "syn_mark", FIN: "fin_mark", RST: "rst_mark"}
 
 
 class Packet(NamedTuple):
@@ -46,17 +48,19 @@ class Endpoint:
         "ack_rel",
         "did_close",
         "fin",
+        "fin_mark",
         "ip_bytes",
         "last32",
         "last_rel",
-        "marks",
         "pkts",
         "prev",
         "probed",
+        "rst_mark",
         "rxmit",
         "size",
         "start",
         "state",
+        "syn_mark",
         "zero_win",
     )
 
@@ -66,7 +70,10 @@ class Endpoint:
         self.last_rel = self.ack_rel = self.size = self.fin = self.rxmit = self.zero_win = 0
         self.pkts = self.ip_bytes = 0
         self.did_close = self.probed = False
-        self.marks: dict[str, int] = {}  # last relative sequence number of each S/H/F/R letter recorded
+        # The relative sequence number of the last SYN, FIN and RST sent: a history letter again only at a new one.
+        self.syn_mark: int | None = None
+        self.fin_mark: int | None = None
+        self.rst_mark: int | None = None
 
     def set(self, state: int) -> None:
         """Move to a state, remembering the one before (only when it changes, as Zeek does)."""
@@ -122,16 +129,17 @@ class Connection:
         self.last_time = self.last_seen = p.ts
         self.orig, self.resp = Endpoint(), Endpoint()
         self.history = "^" if flip else ""
-        self.seen: set[str] = set()
+        self.seen = 0  # the history letters' kinds recorded, as bits
         self.service = ""
         self.attempt_at: float | None = None
         self.close_at: float | None = None
 
     def check(self, kind: str, letter: str = "") -> bool:
         """Record a history letter the first time its kind happens; whether the kind had happened before."""
-        if kind in self.seen:
+        bit = _KIND_BITS[kind]
+        if self.seen & bit:
             return True
-        self.seen.add(kind)
+        self.seen |= bit
         self.history += letter or kind
         return False
 
@@ -219,9 +227,9 @@ def _history(conn: Connection, ep: Endpoint, is_orig: bool, flags: int, rel_seq:
         mark = rel_seq + length if control == FIN else rel_seq
         if not is_orig:
             kind, letter = kind.lower(), letter.lower()
-        if conn.check(kind, letter) and ep.marks.get(kind) != mark:
+        if conn.check(kind, letter) and getattr(ep, _MARKS[control]) != mark:
             conn.history += letter
-        ep.marks[kind] = mark
+        setattr(ep, _MARKS[control], mark)
     elif control:
         letter = "I" if control == FIN | RST else "Q"
         conn.check(letter if is_orig else letter.lower())

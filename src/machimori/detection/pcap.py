@@ -92,7 +92,7 @@ def read_packets(path: str | Path, report: ReadReport) -> Iterator[Packet]:
                 if source.broken or 0 < source.got < source.asked:
                     report.skip(name, number + 1, FILE_END)
                 return
-            except (dpkt.Error, struct.error, ValueError, _Damaged):
+            except (dpkt.Error, struct.error, ValueError, IndexError, _Damaged):
                 report.skip(name, number + 1, FILE_END if source.short else DAMAGED)
                 return
             number += 1
@@ -157,7 +157,9 @@ def _open(name: str) -> Iterator[_Stream]:
 
 def _reader(name: str, source: _Guarded) -> Any:
     """dpkt's reader for the file's format, chosen by its magic number."""
-    magic = source.raw.read(4)
+    magic = source.read(4)
+    if source.broken:
+        raise InputError.single(name, "gzip が壊れています / damaged gzip stream")
     source.raw.seek(0)
     if magic in _PCAP_MAGICS:
         kind = dpkt.pcap.Reader
@@ -167,7 +169,7 @@ def _reader(name: str, source: _Guarded) -> Any:
         raise InputError.single(name, "pcap でも pcapng でもありません / not a pcap or pcapng capture")
     try:
         return kind(source)
-    except (dpkt.Error, struct.error, ValueError, _Damaged) as exc:
+    except (dpkt.Error, struct.error, ValueError, IndexError, _Damaged) as exc:
         raise InputError.single(name, f"キャプチャのヘッダが壊れています / damaged capture header ({exc})") from None
 
 
