@@ -11,9 +11,11 @@ from rich.console import Console
 
 from machimori.audit.checks import verify_export
 from machimori.config import Settings
+from machimori.demo_detection import run_detection_demo
 from machimori.demo_gateway import run_asset_plane_demo
 from machimori.demo_hub import run_city_os_demo
 from machimori.demo_service import run_service_plane_demo
+from machimori.detection.synthetic import DARKNET
 from machimori.events import EventQuery, find_events
 from machimori.governance.served import LoadedCity, load_city
 from machimori.governance.workflow import example_town
@@ -33,6 +35,9 @@ def demo_settings(out_dir: Path, port: int) -> Settings:
         city_model=town,
         device_models=town.parent / "device-models.yaml",
         log_level="WARNING",
+        detection_darknet=[DARKNET],
+        detection_quarantine=["scanning", "command-and-control"],
+        detection_identity="港町 / Minatomachi",
     )
 
 
@@ -49,6 +54,7 @@ def run_platform_demo(console: Console, settings: Settings) -> list[str]:
             run_service_plane_demo(console, platform, client)
             run_city_os_demo(console, platform, client)
             run_asset_plane_demo(console, platform, client, {"Authorization": f"Bearer {admin}"})
+            run_detection_demo(console, platform, client, {"Authorization": f"Bearer {admin}"})
         _verify(console, platform, settings.data_dir.parent)
         platform.events.flush()
         _events(console, platform)

@@ -66,3 +66,13 @@ def test_demo_writes_reports_and_closes_three_gaps(tmp_path: Path) -> None:
     assert "published 40, stored 40" in stdout
     assert "cam-ohashi default-credential: management login 'root' is a default credential (mirai)" in stdout
     assert "active probe of cam-ohashi telnet://127.0.0.1:" in stdout and "→ accepted (root, mirai)" in stdout
+    # Network-side detection: the real Muhstik capture's IRC C&C, the town's infected camera found and quarantined.
+    assert "(iot23-muhstik-3-1.pcap): 12202 packets → 8 flows" in stdout
+    assert "192.168.2.5 command-and-control" in stdout and "111.230.241.23" in stdout
+    assert "IRC session (111.230.241.23:2407)" in stdout and "Stratosphere Lab" in stdout
+    assert "cam-minato-44 scanning" in stdout and "cam-minato-44 ddos" in stdout
+    assert "cam-minato-44 command-and-control" in stdout
+    assert "quarantined by policy: ['cam-minato-44']" in stdout
+    assert "the quarantined camera's next reading → 403" in stdout
+    assert "[ipv4-addr:value = '198.51.100.77']" in stdout
+    assert "leak suspected" in stdout

@@ -157,8 +157,8 @@ class DeviceState:
 
     def remember_c2(self, proto: str, port: int, peer: str) -> None:
         """Remember a port the device used for command and control (others on it are suspect)."""
-        if (proto, port) in self.c2_ports or len(self.c2_ports) < C2_PORTS:
-            self.c2_ports[(proto, port)] = peer
+        if (proto, port) not in self.c2_ports and len(self.c2_ports) < C2_PORTS:
+            self.c2_ports[(proto, port)] = peer  # the first server seen on the port names it
 
     def mark_scanner(self, ts: float, why: str) -> None:
         """Mark the device as seen scanning (by the darknet sensor) for the next hour."""
