@@ -36,6 +36,14 @@ IndicatorsOption = Annotated[
     list[Path] | None,
     typer.Option("--indicators", help="C&C の指標 (STIX 2.1 または一覧) / C&C indicators (STIX 2.1 or a list)"),
 ]
+TrainingOption = Annotated[
+    float | None,
+    typer.Option(
+        "--training-window",
+        min=1,
+        help="入力の最初の N 秒だけから学習 / learn only from the input's first N seconds, then hold still",
+    ),
+]
 DarknetOption = Annotated[
     list[str] | None, typer.Option("--darknet", help="街の未使用アドレス帯 (CIDR) / the town's unused ranges")
 ]
@@ -82,6 +90,7 @@ def score(
     baseline: BaselineOption = None,
     indicators: IndicatorsOption = None,
     darknet: DarknetOption = None,
+    training_window: TrainingOption = None,
     findings: Annotated[
         Path | None, typer.Option("--findings", help="検知結果を JSON で書き出す / write the findings as JSON")
     ] = None,
@@ -106,6 +115,7 @@ def score(
             indicators=indicator_set,
             darknet=ranges,
             threshold=settings.detection_threshold,
+            training_window=training_window,
         )
     _print_run(run, bool(baseline))
     if findings is not None:
@@ -227,6 +237,7 @@ def evaluate_command(
     baseline: BaselineOption = None,
     indicators: IndicatorsOption = None,
     darknet: DarknetOption = None,
+    training_window: TrainingOption = None,
     label_column: Annotated[str, typer.Option(help="ラベルの列 / the label column")] = "label",
     detail_column: Annotated[str, typer.Option(help="攻撃種別の列 / the attack-kind column")] = "detailed-label",
     output: Annotated[
@@ -259,6 +270,7 @@ def evaluate_command(
                     indicators=_indicators(list(indicators or settings.detection_indicators)),
                     darknet=_darknet(list(darknet or settings.detection_darknet)),
                     threshold=settings.detection_threshold,
+                    training_window=training_window,
                 )
             _report_reading("input / 入力", run.inputs)
         report = evaluate(scores, list(labels or inputs), label_column=label_column, detail_column=detail_column)

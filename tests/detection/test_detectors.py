@@ -298,3 +298,30 @@ def test_unanswered_dns_to_many_resolvers_is_not_a_scan() -> None:
     ]
 
     assert all("scan.fanout" not in codes(verdict) for verdict in verdicts)
+
+
+def test_a_training_window_learns_the_first_hour_and_then_holds_still() -> None:
+    scorer = Scorer(training_window=3600.0)
+    for n in range(200):
+        scorer.score(flow(n * 15.0, "10.20.0.2", 8883))  # 50 minutes of heartbeats: learned
+    learned = scorer.baselines.devices[DEVICE].flows
+    for n in range(100):
+        scorer.score(flow(7200.0 + n * 15.0, public(n % 3), 9999))  # after the window: judged, not learned
+
+    profile = scorer.baselines.devices[DEVICE]
+
+    assert learned == 200 and profile.flows == 200
+    assert ("tcp", 9999) not in profile.services
+
+
+def test_activity_in_an_hour_the_baseline_never_saw_is_unusual() -> None:
+    scorer = Scorer()
+    day = 86400.0
+    for n in range(600):  # eight hours a day (9 to 17 hours after T0), over ten days
+        scorer.score(flow((n // 60) * day + 9 * 3600.0 + (n % 60) * 480.0, "10.20.0.2", 8883))
+
+    night = scorer.score(flow(20 * day + 3 * 3600.0, "10.20.0.2", 8883))
+    noon = scorer.score(flow(20 * day + 12 * 3600.0, "10.20.0.2", 8883))
+
+    assert "anomaly.hour" in codes(night)
+    assert "anomaly.hour" not in codes(noon)

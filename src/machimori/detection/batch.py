@@ -35,11 +35,18 @@ def make_scorer(
     *,
     indicators: IndicatorSet | None = None,
     darknet: Iterable[str] = (),
+    training_window: float | None = None,
     run: ScoringRun | None = None,
 ) -> Scorer:
-    """A scorer trained on known-benign files if any are given (then frozen), else one that learns online."""
+    """A scorer trained on known-benign files if any are given (then frozen), else one that learns online
+    (from the whole input, or only from its first `training_window` seconds)."""
     run = run or ScoringRun()
-    scorer = Scorer(indicators=indicators, darknet=Darknet(darknet), learn=not baseline_files)
+    scorer = Scorer(
+        indicators=indicators,
+        darknet=Darknet(darknet),
+        learn=not baseline_files,
+        training_window=training_window,
+    )
     for path in baseline_files:
         run.learned += scorer.train(read_flows(path, run.baseline))
     return scorer
@@ -53,10 +60,13 @@ def score_files(
     indicators: IndicatorSet | None = None,
     darknet: Iterable[str] = (),
     threshold: float = 0.8,
+    training_window: float | None = None,
 ) -> ScoringRun:
     """Score every flow of the inputs in order, writing `uid,device,score,reasons` rows; the run's figures."""
     run = ScoringRun()
-    scorer = make_scorer(baseline_files, indicators=indicators, darknet=darknet, run=run)
+    scorer = make_scorer(
+        baseline_files, indicators=indicators, darknet=darknet, training_window=training_window, run=run
+    )
     collector = FindingCollector(threshold=threshold)
     writer = csv.writer(output, lineterminator="\n")
     writer.writerow(SCORES_HEADER)

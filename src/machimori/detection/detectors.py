@@ -21,6 +21,8 @@ IRC_PORTS = frozenset({*range(6660, 6670), 6697, 7000})
 QUIET_SESSION_PORTS = frozenset({443, 8883, 1883, 5223, 5228, 993, 5222, 8443, 4070, 5683, 5684})
 #: Ports on which regular contacts are how the service works (NTP, DNS, HTTPS and MQTT heartbeats).
 REGULAR_PORTS = frozenset({53, 123, 443, 8883, 1883, 5683, 5684, 67, 68, 5353, 1900})
+#: A baseline with this many flows and none in an hour of the day makes activity in that hour unusual.
+QUIET_HOUR_FLOWS = 500
 #: Ports at or above this are pooled as "dynamic" in baselines: a random high port is not a new service.
 DYNAMIC_PORTS = 49152
 
@@ -167,6 +169,9 @@ def novelty(seen: Seen) -> None:
             seen.add("new.peer", 0.1, peer=seen.peer)
     elif not seen.failed and key not in reference.listening:
         seen.add("new.listening", 0.6, proto=flow.proto, port=seen.port)
+    hour = int(flow.ts // 3600) % 24
+    if reference.flows >= QUIET_HOUR_FLOWS and reference.hours[hour] == 0 and seen.outbound:
+        seen.add("anomaly.hour", 0.15, hour=hour)
 
 
 def exposure(seen: Seen) -> None:

@@ -87,6 +87,10 @@ _WORDS: dict[str, tuple[str, str]] = {
         "ポート {port} の通信量が通常より {z:.1f}σ 多い",
         "{z:.1f}σ more bytes than usual on port {port}",
     ),
+    "anomaly.hour": (
+        "ベースラインでは通信の無い時間帯 ({hour} 時 UTC) の通信",
+        "activity at {hour}:00 UTC, an hour the baseline never saw it active",
+    ),
     "exposed.inbound": (
         "インターネット ({peer}) からの管理ポート {port} への接続を受け付けた",
         "accepted a connection from the internet ({peer}) on management port {port}",

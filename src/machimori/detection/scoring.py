@@ -78,6 +78,7 @@ class Scorer:
         indicators: IndicatorSet | None = None,
         darknet: Darknet | None = None,
         learn: bool = True,
+        training_window: float | None = None,
         detectors: Sequence[Detector] = DETECTORS,
         max_devices: int = 65536,
         with_features: bool = False,
@@ -86,6 +87,8 @@ class Scorer:
         self.indicators = indicators
         self.darknet = darknet or Darknet()
         self.learn = learn
+        self.training_window = training_window
+        self._learn_until: float | None = None
         self.detectors = tuple(detectors)
         self.states = DeviceStates(max_devices)
         self.with_features = with_features
@@ -130,9 +133,17 @@ class Scorer:
         for detector in self.detectors:
             detector(seen)
         score = _combined(seen)
-        if self.learn:
+        if self.learn and self._learning(flow.ts):
             self._learn(device, flow, outbound, score, seen.volume)
         return Verdict(flow, device, score, seen.evidence, feature_vector(seen) if self.with_features else ())
+
+    def _learning(self, ts: float) -> bool:
+        """Whether a flow of this time is still learned (always, unless a training window was set)."""
+        if self.training_window is None:
+            return True
+        if self._learn_until is None:
+            self._learn_until = ts + self.training_window
+        return ts < self._learn_until
 
     def _sensors(self, seen: Seen) -> None:
         """Evidence from outside the flow itself: known-bad indicators and the darknet."""
