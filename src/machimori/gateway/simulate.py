@@ -179,6 +179,11 @@ class TelnetLogin:
         self._ready.set()
         self._loop.run_forever()
         server.close()
+        sessions = asyncio.all_tasks(self._loop)
+        for session in sessions:
+            session.cancel()  # end sessions still open, so none is left to a closed loop
+        self._loop.run_until_complete(asyncio.gather(*sessions, return_exceptions=True))
+        self._loop.close()
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
