@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 import threading
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -24,17 +26,38 @@ DnsAnswers = Callable[[str, list[str]], None]
 def read_flows(path: str | Path, report: ReadReport, *, dns_answers: DnsAnswers | None = None) -> Iterator[Flow]:
     """The flows of one file: a Zeek conn.log (TSV or JSON lines, plain or gzip) or a pcap/pcapng capture."""
     name = str(path)
-    head = _head(name)
-    if head[:4] in _PCAP_MAGICS:
-        from machimori.detection.pcap import read_capture
+    handle = _open_binary(name)
+    with handle:
+        try:
+            head = handle.peek(4096)[:4096]  # peeked, not read: a pipe (`<(zcat …)`, /dev/stdin) loses nothing
+        except OSError as exc:
+            raise InputError.single(name, f"cannot read: {exc.strerror or exc}") from None
+        if head[:4] in _PCAP_MAGICS:
+            handle.close()
+            from machimori.detection.pcap import read_capture
 
-        yield from read_capture(path, report, dns_answers=dns_answers)
-        return
-    if b"\x00" in head[:512] and head[:2] != _GZIP_MAGIC:
-        raise InputError.single(name, "neither a conn.log nor a pcap capture / conn.log でも pcap でもありません")
-    with _open_text(name, head) as lines:
-        reader = ConnLogReader(name, report)
-        yield from reader.lines(enumerate(bounded_lines(lines), start=1))
+            yield from read_capture(path, report, dns_answers=dns_answers)
+            return
+        # A log that starts like one is read even with NULs in it (a crash leaves those): they are skipped lines.
+        log_like = head.lstrip(b"\xef\xbb\xbf").startswith((b"#", b"{"))
+        if b"\x00" in head[:512] and head[:2] != _GZIP_MAGIC and not log_like:
+            raise InputError.single(name, "neither a conn.log nor a pcap capture / conn.log でも pcap でもありません")
+        with _text(handle, gzipped=head[:2] == _GZIP_MAGIC) as text:
+            reader = ConnLogReader(name, report)
+            number = 0
+            try:
+                for number, line in enumerate(bounded_lines(text), start=1):
+                    flow = reader.line(number, line)
+                    if flow is not None:
+                        yield flow
+            except (EOFError, zlib.error, gzip.BadGzipFile):
+                report.skip(
+                    name,
+                    number + 1,
+                    "compressed file cut short or corrupt / 圧縮ファイルが途中で切れているか壊れています",
+                )
+            except OSError as exc:
+                raise InputError.single(name, f"cannot read: {exc.strerror or exc}", number + 1) from None
 
 
 def bounded_lines(handle: IO[str]) -> Iterator[str]:
@@ -47,60 +70,112 @@ def bounded_lines(handle: IO[str]) -> Iterator[str]:
         yield line
 
 
+#: The most bytes of one line a follower holds: enough for MAX_LINE characters of UTF-8, so it cuts where a file does.
+_MAX_LINE_BYTES = 4 * (MAX_LINE + 1)
+
+
 def follow_conn_log(
     path: str | Path, report: ReadReport, stop: threading.Event, *, poll: float = 1.0, from_start: bool = True
 ) -> Iterator[Flow]:
     """The flows of a conn.log as Zeek writes it, line by line, across rotations, until `stop` is set."""
     name = str(path)
+    reader: ConnLogReader | None = None
     while not stop.is_set():
         try:
-            handle = open(name, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+            if not stat.S_ISREG(os.stat(name).st_mode):  # before opening: opening a FIFO would block
+                raise InputError.single(name, "not a regular file, cannot be followed / 通常のファイルではありません")
+            handle = open(name, "rb")  # noqa: SIM115
         except FileNotFoundError:
+            from_start = True  # a file that appears later is new: all of it is to be read
             stop.wait(poll)
             continue
         except OSError as exc:
             raise InputError.single(name, f"cannot read: {exc.strerror or exc}") from None
         with handle:
-            if not from_start:
-                handle.seek(0, os.SEEK_END)
-            yield from _tail(handle, name, report, stop, poll)
-        from_start = True  # a rotated file is read from its beginning
+            magic = handle.peek(4)[:4]
+            if magic[:2] == _GZIP_MAGIC or magic in _PCAP_MAGICS:
+                raise InputError.single(
+                    name, "a compressed log or a capture cannot be followed / 圧縮ログやキャプチャは追跡できません"
+                )
+            reader = reader or ConnLogReader(name, report)
+            number, mid_line = (0, False) if from_start else _skip_to_end(handle, reader)
+            truncated = yield from _tail(handle, name, reader, number, mid_line, stop, poll)
+        from_start = True  # a rotated or truncated file is read from its beginning
+        if not truncated:
+            reader = None  # a new file has a header of its own; a truncated one (copytruncate) may go on without
 
 
-def _tail(handle: IO[str], name: str, report: ReadReport, stop: threading.Event, poll: float) -> Iterator[Flow]:
-    """Lines of an open file as they are completed; returns when the file was rotated or truncated."""
-    reader = ConnLogReader(name, report)
+def _skip_to_end(handle: IO[bytes], reader: ConnLogReader) -> tuple[int, bool]:
+    """Give the reader the header lines at the top and go to the end: the lines there, and whether amid one."""
+    number = 0
+    while (line := handle.readline(_MAX_LINE_BYTES).lstrip(b"\xef\xbb\xbf")).startswith(b"#") and line.endswith(b"\n"):
+        number += 1
+        reader.line(number, line.decode("utf-8", "replace"))
+    handle.seek(0)
+    number, last = 0, b"\n"
+    while chunk := handle.read(1 << 20):
+        number += chunk.count(b"\n")
+        last = chunk[-1:]
+    return number, last != b"\n"  # amid a line Zeek is writing: the rest of it is not ours to read
+
+
+def _tail(
+    handle: IO[bytes],
+    name: str,
+    reader: ConnLogReader,
+    number: int,
+    dropping: bool,
+    stop: threading.Event,
+    poll: float,
+) -> Generator[Flow, None, bool]:
+    """Lines of an open file as they are completed, until it is rotated or truncated (then whether truncated)."""
     identity = os.fstat(handle.fileno()).st_ino
-    number, partial = 0, ""
+    pending = b""
+    replaced: str | None = None
     while not stop.is_set():
-        chunk = handle.readline()
+        chunk = handle.readline(_MAX_LINE_BYTES)
         if chunk:
-            if not chunk.endswith("\n"):
-                partial += chunk  # Zeek is still writing this line
+            line = pending + chunk if pending else chunk
+            if not chunk.endswith(b"\n"):
+                pending = line[:_MAX_LINE_BYTES]  # Zeek is still writing this line (or it is far too long)
                 continue
+            pending = b""
             number += 1
-            flow = reader.line(number, partial + chunk)
-            partial = ""
+            if dropping:  # the end of a line that was being written when following began
+                dropping = False
+                continue
+            flow = reader.line(number, line[:_MAX_LINE_BYTES].decode("utf-8", "replace"))
             if flow is not None:
                 yield flow
             continue
-        if _replaced(name, identity, handle.tell()):
-            return
-        stop.wait(poll)
+        if replaced:  # the old file has been read to its end
+            if pending and not dropping:
+                reader.report.skip(
+                    name,
+                    number + 1,
+                    "line cut short by rotation or truncation / ローテーションか切り詰めで途中で切れた行",
+                )
+            return replaced == "truncated"
+        # Once replaced, read the old file once more: Zeek may have written to it just before.
+        if not (replaced := _replaced(name, identity, handle.tell())):
+            stop.wait(poll)
+    return False
 
 
-def _replaced(name: str, identity: int, position: int) -> bool:
+def _replaced(name: str, identity: int, position: int) -> str | None:
+    """Whether the file at `name` is another one now ("rotated"), or this one cut shorter ("truncated")."""
     try:
         status = os.stat(name)
     except FileNotFoundError:
-        return False  # between a rotation's rename and the new file
-    return status.st_ino != identity or status.st_size < position
+        return None  # between a rotation's rename and the new file
+    if status.st_ino != identity:
+        return "rotated"
+    return "truncated" if status.st_size < position else None
 
 
-def _head(name: str) -> bytes:
+def _open_binary(name: str) -> io.BufferedReader:
     try:
-        with open(name, "rb") as handle:
-            return handle.read(4096)
+        return open(name, "rb")
     except FileNotFoundError:
         raise InputError.single(name, "file not found / ファイルが見つかりません") from None
     except IsADirectoryError:
@@ -109,7 +184,10 @@ def _head(name: str) -> bytes:
         raise InputError.single(name, f"cannot read: {exc.strerror or exc}") from None
 
 
-def _open_text(name: str, head: bytes) -> IO[str]:
-    if head[:2] == _GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(name, "rb"), encoding="utf-8", errors="replace", newline="")
-    return open(name, encoding="utf-8", errors="replace", newline="")
+def _text(handle: io.BufferedReader, *, gzipped: bool) -> IO[str]:
+    """The text of a conn.log; lines end at "\n" only (CRLF is taken too), so line numbers are those of `sed -n`."""
+    if gzipped:
+        return io.TextIOWrapper(
+            gzip.GzipFile(fileobj=handle, mode="rb"), encoding="utf-8", errors="replace", newline="\n"
+        )
+    return io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="\n")

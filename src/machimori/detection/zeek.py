@@ -10,7 +10,7 @@ from typing import Any
 
 from machimori.detection.flows import STANDARD_FIELDS, Flow
 from machimori.detection.reading import ReadReport
-from machimori.diagnostics import InputError
+from machimori.diagnostics import InputError, Problem
 
 #: Longest line taken; a longer one is skipped (a corrupt or hostile file cannot make a line take all memory).
 MAX_LINE = 64 * 1024
@@ -44,23 +44,45 @@ class ConnLogReader:
     def line(self, number: int, line: str) -> Flow | None:
         """The flow of one line, or None for a header, a blank or a skipped line."""
         if len(line) > MAX_LINE:
-            self.report.skip(self.name, number, "line too long / 行が長すぎます")
-            return None
+            line = self._standard_part(line)  # a huge unknown column (a label, say) does not lose the flow
+            if not line:
+                self.report.skip(self.name, number, "line too long / 行が長すぎます")
+                return None
         line = line.rstrip("\r\n")
         if not line.strip():
             return None
         if self.encoding is None:
-            self.encoding = "json" if line.lstrip().startswith("{") else "tsv"
+            line = line.lstrip("\ufeff")  # a byte order mark an editor put first
+            if not line.strip():
+                return None
+            start = line.strip()
+            # A JSON log cut at its start (a `tail -c`) begins with the end of an object.
+            json_like = not start.startswith("#") and (start.startswith("{") or start.endswith("}"))
+            self.encoding = "json" if json_like else "tsv"
         if line.startswith("#"):
             self._header(number, line)
             return None
         try:
             flow = self._json(line) if self.encoding == "json" else self._tsv(number, line)
         except _BadLine as bad:
-            self.report.skip(self.name, number, str(bad))
+            self._skip(number, bad)
             return None
         self.report.read += 1
         return flow
+
+    def _standard_part(self, line: str) -> str:
+        """Of an over-long TSV line, the columns up to the last standard one if they are whole, else ""."""
+        if self.encoding != "tsv" or self.columns is None or line.startswith("#"):
+            return ""
+        parts = line.split(self.separator, self.width)
+        return self.separator.join(parts[: self.width]) if len(parts) > self.width else ""
+
+    def _skip(self, number: int, bad: _BadLine) -> None:
+        """Count a skipped line under its reason; a kept example also shows the offending value."""
+        kept = len(self.report.examples)
+        self.report.skip(self.name, number, bad.reason)
+        if bad.value is not None and len(self.report.examples) > kept:
+            self.report.examples[-1] = Problem(self.name, number, 0, f"{bad.reason}: {_shown(bad.value)}")
 
     def _header(self, number: int, line: str) -> None:
         if self.encoding == "json":
@@ -68,7 +90,10 @@ class ConnLogReader:
             return
         keyword, _, value = line.partition(" ") if line.startswith("#separator") else line.partition(self.separator)
         if keyword == "#separator":
-            self.separator = value.strip().encode().decode("unicode_escape") or "\t"
+            try:
+                self.separator = value.strip().encode().decode("unicode_escape") or "\t"
+            except UnicodeDecodeError:
+                self._skip(number, _BadLine("#separator is not readable / #separator が読めません", value))
         elif keyword == "#unset_field":
             self.unset = value
         elif keyword == "#empty_field":
@@ -95,7 +120,7 @@ class ConnLogReader:
             )
         parts = line.split(self.separator)
         if len(parts) < self.width:
-            raise _BadLine("too few columns (truncated line?) / 列が足りません (途中で切れた行?)")
+            raise _BadLine("too few columns (truncated line?) / 列が足りません (途中で切れた行?)", None)
         parts.append(self.unset)  # a standard field the log lacks reads this (index -1): unset
         try:
             return self._fast(parts)
@@ -112,7 +137,13 @@ class ConnLogReader:
             [parts[index] for index in self.indices]
         )  # fmt: skip
         seconds = float(ts)
-        if not 0 <= seconds < 2**34 or orig_h in (unset, empty) or resp_h in (unset, empty) or len(orig_h) > 64:
+        if (
+            not 0 <= seconds < 2**34
+            or orig_h in (unset, empty)
+            or resp_h in (unset, empty)
+            or len(orig_h) > 64
+            or len(resp_h) > 64
+        ):
             raise ValueError("needs the careful path")
         flow = Flow(
             seconds,
@@ -142,46 +173,58 @@ class ConnLogReader:
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):
-            raise _BadLine("not a JSON object / JSON として読めません") from None
+            raise _BadLine("not JSON / JSON として読めません", None) from None
         if not isinstance(record, dict):
-            raise _BadLine("not a JSON object / JSON オブジェクトではありません")
-        return _flow({field: record[field] for field in STANDARD_FIELDS if field in record})
+            raise _BadLine("not a JSON object / JSON オブジェクトではありません", None)
+        # Only the standard keys are looked at; null is taken as unset, like an absent key.
+        return _flow({field: record[field] for field in STANDARD_FIELDS if record.get(field) is not None})
 
 
 class _BadLine(ValueError):
-    """A line that is skipped, with the reason."""
+    """A line that is skipped: the reason (a few fixed texts, so counting them stays bounded) and the bad value."""
+
+    def __init__(self, reason: str, value: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.value = value
+
+
+def _shown(value: Any) -> str:
+    """A bad value as an example shows it: short, quoted, control characters escaped."""
+    if isinstance(value, str):
+        return repr(value[:40])
+    if isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**40):
+        return repr(value)
+    return "a large number" if isinstance(value, int) else f"a JSON {type(value).__name__}"
 
 
 def _flow(values: dict[str, Any]) -> Flow:
     """A flow from the standard fields present; a wrong type names its column."""
     for field in ("ts", "id.orig_h", "id.resp_h"):
         if field not in values:
-            raise _BadLine(f"{field} is missing / {field} がありません")
-    try:
-        ints = {field: _int(values[field]) for field in _INTS if field in values}
-        optional = {field: _int(values[field]) for field in _OPTIONAL_INTS if field in values}
-    except (TypeError, ValueError) as error:
-        raise _BadLine(f"{error} / 数値ではありません") from None
+            raise _BadLine(f"{field} is missing / {field} がありません", None)
+    ints = {field: _int(field, values[field]) for field in _INTS if field in values}
+    optional = {field: _int(field, values[field]) for field in _OPTIONAL_INTS if field in values}
     for field in ("id.orig_p", "id.resp_p"):
         if ints.get(field, 0) > 65535:
-            raise _BadLine(f"{field} is not a port: {ints[field]} / ポート番号ではありません")
+            raise _BadLine(f"{field} is not a port / {field} がポート番号ではありません", ints[field])
     return Flow(
         ts=_time(values["ts"]),
-        uid=str(values.get("uid", "")),
-        orig_h=_address(values["id.orig_h"]),
+        uid=_text("uid", values),
+        orig_h=_address("id.orig_h", values["id.orig_h"]),
         orig_p=ints.get("id.orig_p", 0),
-        resp_h=_address(values["id.resp_h"]),
+        resp_h=_address("id.resp_h", values["id.resp_h"]),
         resp_p=ints.get("id.resp_p", 0),
-        proto=str(values.get("proto", "")).lower(),
-        service=str(values.get("service", "")).lower(),
+        proto=_text("proto", values).lower(),
+        service=_text("service", values).lower(),
         duration=_duration(values.get("duration")),
         orig_bytes=optional.get("orig_bytes"),
         resp_bytes=optional.get("resp_bytes"),
-        conn_state=str(values.get("conn_state", "")),
-        local_orig=_bool(values.get("local_orig")),
-        local_resp=_bool(values.get("local_resp")),
+        conn_state=_text("conn_state", values),
+        local_orig=_bool("local_orig", values.get("local_orig")),
+        local_resp=_bool("local_resp", values.get("local_resp")),
         missed_bytes=ints.get("missed_bytes", 0),
-        history=str(values.get("history", "")),
+        history=_text("history", values),
         orig_pkts=ints.get("orig_pkts", 0),
         orig_ip_bytes=ints.get("orig_ip_bytes", 0),
         resp_pkts=ints.get("resp_pkts", 0),
@@ -210,30 +253,33 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def _int(value: Any) -> int:
+def _int(field: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"not a count: {str(value)[:40]!r}")
+        raise _BadLine(f"{field} is not a count / {field} が数値ではありません", value)
     try:
         number = int(value)
     except ValueError:
-        raise ValueError(f"not a count: {str(value)[:40]!r}") from None
+        raise _BadLine(f"{field} is not a count / {field} が数値ではありません", value) from None
     if not 0 <= number < 2**63:
-        raise ValueError(f"count out of range: {number}")
+        raise _BadLine(f"{field} is out of range / {field} が範囲外です", number)
     return number
 
 
 def _time(value: Any) -> float:
     try:
+        if isinstance(value, bool):
+            raise TypeError("a bool is not a time")
         if isinstance(value, str) and ("T" in value or "-" in value[1:]):
             moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=dt.UTC)
-            return moment.timestamp()
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise _BadLine(f"ts is not a time: {str(value)[:40]!r} / ts が時刻ではありません") from None
+            seconds = moment.timestamp()
+        else:
+            seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise _BadLine("ts is not a time / ts が時刻ではありません", value) from None
     if not math.isfinite(seconds) or not 0 <= seconds < 2**34:
-        raise _BadLine(f"ts out of range: {seconds} / ts が範囲外です")
+        raise _BadLine("ts is out of range / ts が範囲外です", seconds)
     return seconds
 
 
@@ -241,26 +287,37 @@ def _duration(value: Any) -> float | None:
     if value is None:
         return None
     try:
+        if isinstance(value, bool):
+            raise TypeError("a bool is not a duration")
         seconds = float(value)
-    except (TypeError, ValueError):
-        raise _BadLine(f"duration is not a number: {str(value)[:40]!r} / duration が数値ではありません") from None
+    except (TypeError, ValueError, OverflowError):
+        raise _BadLine("duration is not a number / duration が数値ではありません", value) from None
     if not math.isfinite(seconds) or seconds < 0:
-        raise _BadLine(f"duration out of range: {seconds} / duration が範囲外です")
+        raise _BadLine("duration is out of range / duration が範囲外です", seconds)
     return seconds
 
 
-def _address(value: Any) -> str:
+def _address(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 64:
-        raise _BadLine(f"not an address: {str(value)[:40]!r} / アドレスではありません")
+        raise _BadLine(f"{field} is not an address / {field} がアドレスではありません", value)
     return value
 
 
-def _bool(value: Any) -> bool | None:
+def _text(field: str, values: dict[str, Any]) -> str:
+    value = values.get(field, "")
+    if isinstance(value, str):
+        return value
+    if field == "uid" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise _BadLine(f"{field} is not a string / {field} が文字列ではありません", value)
+
+
+def _bool(field: str, value: Any) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    if value in _BOOLS:
+    if isinstance(value, str) and value in _BOOLS:
         return _BOOLS[value]
-    raise _BadLine(f"not a bool: {str(value)[:40]!r} / 真偽値ではありません")
+    raise _BadLine(f"{field} is not a bool / {field} が真偽値ではありません", value)
 
 
 _TYPES = {
