@@ -230,11 +230,11 @@ def test_windows_notepad_bom_and_crlf(tmp_path: Path) -> None:
 def test_non_utf8_bytes_are_replaced_not_fatal(tmp_path: Path) -> None:
     flow = some_flows(1)[0]
     values = conn_log_line(flow).rstrip("\n").encode().split(b"\t")
-    values[1] = b"C\xff\xfe\xc3"  # uid: invalid UTF-8
+    values[15] = b"S\xff\xfe\xc3"  # history: invalid UTF-8
     head = HEADER.replace("resp_ip_bytes\n", "resp_ip_bytes\tlabel\n", 1).encode()
     path = write(tmp_path / "conn.log", head + b"\t".join(values) + b"\t\x80\x81Malicious\xc0\n")
     (read_back,), report = read_all(path)
-    assert read_back.uid == "C\ufffd\ufffd\ufffd"
+    assert read_back.history == "S\ufffd\ufffd\ufffd"
     assert read_back.orig_h == flow.orig_h and not report.skipped
 
 
@@ -340,7 +340,7 @@ def flow_records(draw: st.DrawFn) -> Flow:
     text = _CELL.filter(lambda value: value not in ("-", "(empty)") and value == value.strip())
     return Flow(
         ts=draw(st.integers(0, (2**34 - 1) * 10**6)) / 1e6,
-        uid=draw(text),
+        uid=draw(st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True).filter(lambda uid: uid != "-")),
         orig_h=draw(st.ip_addresses().map(str)),
         orig_p=draw(st.integers(0, 65535)),
         resp_h=draw(st.ip_addresses().map(str)),
@@ -471,7 +471,7 @@ def test_a_line_written_in_two_writes_arrives_once(tmp_path: Path, follow: Calla
 
 def test_a_character_split_between_writes_arrives_whole(tmp_path: Path, follow: Callable[..., Following]) -> None:
     flow = some_flows(1)[0]
-    flow.uid = "Cカメラé"
+    flow.history = "Sカメラé"
     line = conn_log_line(flow).encode()
     cut = line.index("メ".encode()) + 1  # in the middle of a three-byte character
     path = write(tmp_path / "conn.log", HEADER)
@@ -658,9 +658,10 @@ def test_an_endless_line_being_written_keeps_memory_bounded(tmp_path: Path, foll
 
 def test_follow_takes_crlf_and_bad_bytes(tmp_path: Path, follow: Callable[..., Following]) -> None:
     flows = some_flows(2)
-    bad = conn_log_line(flows[1]).encode().replace(flows[1].uid.encode(), b"C\xff\xfe")
+    flows[1].history = "ShAD"
+    bad = conn_log_line(flows[1]).encode().replace(b"\tShAD\t", b"\tS\xff\xfe\t")
     path = write(tmp_path / "conn.log", log_text(flows[:1]).replace("\n", "\r\n").encode() + bad)
     following = follow(path)
     first, second = following.take(2)
     assert first == flows[0]
-    assert second.uid == "C\ufffd\ufffd" and second.orig_h == flows[1].orig_h
+    assert second.history == "S\ufffd\ufffd" and second.orig_h == flows[1].orig_h

@@ -384,7 +384,7 @@ def test_an_over_long_header_is_skipped() -> None:
 
 def test_a_byte_order_mark_is_ignored() -> None:
     assert read("\ufeff" + HEADER + conn_log_line(a_flow()))[0] == [a_flow()]
-    assert read('\ufeff{"ts": 1.5, "id.orig_h": "a", "id.resp_h": "b"}\n')[0][0].ts == 1.5
+    assert read('\ufeff{"ts": 1.5, "id.orig_h": "10.0.0.1", "id.resp_h": "10.0.0.2"}\n')[0][0].ts == 1.5
 
 
 def test_the_fast_path_and_the_careful_path_agree() -> None:
@@ -607,6 +607,8 @@ _LABEL = st.text(
     max_size=12,
 ).filter(lambda text: text not in ("-", "(empty)"))
 _COUNT = st.integers(0, 2**63 - 1)
+#: A uid as Zeek and other tools write them (anything else is refused: it could be a spreadsheet formula).
+_UID_TEXT = st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True).filter(lambda text: text != "-")
 
 
 @st.composite
@@ -615,7 +617,7 @@ def flows(draw: st.DrawFn) -> Flow:
     address = st.ip_addresses().map(str)
     return Flow(
         ts=draw(st.integers(0, (2**34 - 1) * 10**6)) / 1e6,
-        uid=draw(st.just("") | _LABEL),
+        uid=draw(st.just("") | _UID_TEXT),
         orig_h=draw(address),
         orig_p=draw(st.integers(0, 65535)),
         resp_h=draw(address),
@@ -643,3 +645,32 @@ def test_generated_flows_round_trip(generated: list[Flow]) -> None:
     read_back, report = read(conn_log_header(generated[0].ts) + "".join(map(conn_log_line, generated)))
     assert read_back == generated
     assert report.read == len(generated) and not report.skipped
+
+
+@pytest.mark.parametrize(
+    "uid",
+    ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "C1<script>", "C\x1b[31m", "C 1"],
+)
+def test_a_uid_that_could_inject_into_a_spreadsheet_or_a_terminal_is_refused(uid: str) -> None:
+    values = dict(fields_of(a_flow()), uid=uid)
+
+    flows, report = read(HEADER + "\t".join(values.values()) + "\n" + conn_log_line(a_flow()))
+
+    assert flows == [a_flow()]
+    assert report.skipped == {"uid has characters a uid never has / uid に使えない文字があります": 1}
+
+
+@pytest.mark.parametrize("address", ["=1+1", "evil.example", "10.0.0.1<b>", "999.1.1.1", "fe80::1%eth0;rm"])
+def test_an_address_that_is_not_an_ip_address_is_refused(address: str) -> None:
+    values = dict(fields_of(a_flow()), **{"id.orig_h": address})
+
+    flows, report = read(HEADER + "\t".join(values.values()) + "\n")
+
+    assert flows == [] and report.skipped_total == 1
+    assert "id.orig_h is not an address" in next(iter(report.skipped))
+
+
+def test_an_ipv6_address_with_a_zone_is_taken() -> None:
+    flows, report = read(HEADER + conn_log_line(a_flow(orig_h="fe80::1%eth0")))
+
+    assert [flow.orig_h for flow in flows] == ["fe80::1%eth0"] and not report.skipped

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from machimori.detection.flows import STANDARD_FIELDS, Flow
@@ -141,8 +144,9 @@ class ConnLogReader:
             not 0 <= seconds < 2**34
             or orig_h in (unset, empty)
             or resp_h in (unset, empty)
-            or len(orig_h) > 64
-            or len(resp_h) > 64
+            or not is_address(orig_h)
+            or not is_address(resp_h)
+            or (uid != unset and not _UID.fullmatch(uid))
         ):
             raise ValueError("needs the careful path")
         flow = Flow(
@@ -210,7 +214,7 @@ def _flow(values: dict[str, Any]) -> Flow:
             raise _BadLine(f"{field} is not a port / {field} がポート番号ではありません", ints[field])
     return Flow(
         ts=_time(values["ts"]),
-        uid=_text("uid", values),
+        uid=_uid(values),
         orig_h=_address("id.orig_h", values["id.orig_h"]),
         orig_p=ints.get("id.orig_p", 0),
         resp_h=_address("id.resp_h", values["id.resp_h"]),
@@ -298,9 +302,27 @@ def _duration(value: Any) -> float | None:
 
 
 def _address(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > 64:
+    if not isinstance(value, str) or not is_address(value):
         raise _BadLine(f"{field} is not an address / {field} がアドレスではありません", value)
     return value
+
+
+@lru_cache(maxsize=131072)
+def is_address(text: str) -> bool:
+    """Whether the text is an IPv4 or IPv6 address (a zone after `%` allowed), as Zeek writes `addr` fields."""
+    if not text or len(text) > 64:
+        return False
+    address, _, zone = text.partition("%")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return zone.isalnum() or not zone
+
+
+#: What a flow's uid may look like (Zeek's are "C" and base62; others use - _ . :). Anything else — a formula
+#: for a spreadsheet (`=HYPERLINK(…)`), markup, control characters — is refused before it reaches a scores file.
+_UID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 def _text(field: str, values: dict[str, Any]) -> str:
@@ -310,6 +332,13 @@ def _text(field: str, values: dict[str, Any]) -> str:
     if field == "uid" and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise _BadLine(f"{field} is not a string / {field} が文字列ではありません", value)
+
+
+def _uid(values: dict[str, Any]) -> str:
+    uid = _text("uid", values)
+    if uid and not _UID.fullmatch(uid):
+        raise _BadLine("uid has characters a uid never has / uid に使えない文字があります", uid)
+    return uid
 
 
 def _bool(field: str, value: Any) -> bool | None:
