@@ -112,9 +112,42 @@ LOCAL_NETWORKS = tuple(
 )
 
 
-@lru_cache(maxsize=65536)
+def ipv4_number(address: str) -> int | None:
+    """The 32-bit number of a dotted-quad IPv4 address, or None if the text is not exactly one (no ipaddress:
+    this is on the path of every flow)."""
+    parts = address.split(".")
+    if len(parts) != 4:
+        return None
+    number = 0
+    for part in parts:
+        if not (0 < len(part) <= 3 and part.isdigit() and part.isascii()) or (len(part) > 1 and part[0] == "0"):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        number = number << 8 | octet
+    return number
+
+
 def is_local_address(address: str) -> bool:
     """Whether an address is inside a site's own network (private, shared, link-local, loopback, unique-local)."""
+    number = ipv4_number(address)
+    if number is None:
+        return _is_local_other(address)
+    top = number >> 24
+    return (
+        top == 10
+        or top == 127
+        or number >> 20 == 0xAC1  # 172.16.0.0/12
+        or number >> 16 == 0xC0A8  # 192.168.0.0/16
+        or number >> 16 == 0xA9FE  # 169.254.0.0/16
+        or number >> 22 == 0x191  # 100.64.0.0/10
+    )
+
+
+@lru_cache(maxsize=65536)
+def _is_local_other(address: str) -> bool:
+    """is_local_address for what is not a dotted quad: IPv6 (with a zone, or mapping an IPv4 address)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:

@@ -6,7 +6,6 @@ import ipaddress
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from machimori.detection.baseline import Baselines
@@ -21,7 +20,7 @@ from machimori.detection.detectors import (
     Seen,
     volume_of,
 )
-from machimori.detection.flows import FAILED_STATES, Flow, is_local_address
+from machimori.detection.flows import FAILED_STATES, Flow, ipv4_number, is_local_address
 from machimori.detection.state import DeviceStates, key_hash, pair_hash
 
 if TYPE_CHECKING:
@@ -55,14 +54,26 @@ class Darknet:
 
     def __init__(self, networks: Iterable[str] = ()) -> None:
         self.networks = tuple(ipaddress.ip_network(network, strict=False) for network in networks)
-        self.contains = lru_cache(maxsize=65536)(self._contains)
+        self._ipv4 = tuple(
+            (int(network.network_address), (0xFFFFFFFF << (32 - network.prefixlen)) & 0xFFFFFFFF)
+            for network in self.networks
+            if network.version == 4
+        )
+        self._ipv6 = tuple(network for network in self.networks if network.version == 6)
 
-    def _contains(self, address: str) -> bool:
+    def contains(self, address: str) -> bool:
+        """Whether the address lies in the darknet."""
+        number = ipv4_number(address)
+        if number is not None:
+            return any(number & mask == base for base, mask in self._ipv4)
+        return bool(self._ipv6) and self._contains_other(address)
+
+    def _contains_other(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
         except ValueError:
             return False
-        return any(ip in network for network in self.networks)
+        return any(ip in network for network in self._ipv6)
 
     def __bool__(self) -> bool:
         return bool(self.networks)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
-from machimori.detection.flows import STANDARD_FIELDS, Flow
+from machimori.detection.flows import STANDARD_FIELDS, Flow, ipv4_number
 from machimori.detection.reading import ReadReport
 from machimori.diagnostics import InputError, Problem
 
@@ -307,9 +307,13 @@ def _address(field: str, value: Any) -> str:
     return value
 
 
-@lru_cache(maxsize=131072)
 def is_address(text: str) -> bool:
     """Whether the text is an IPv4 or IPv6 address (a zone after `%` allowed), as Zeek writes `addr` fields."""
+    return ipv4_number(text) is not None or _is_other_address(text)
+
+
+@lru_cache(maxsize=65536)
+def _is_other_address(text: str) -> bool:
     if not text or len(text) > 64:
         return False
     address, _, zone = text.partition("%")
