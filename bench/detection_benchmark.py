@@ -54,7 +54,7 @@ import numpy.typing as npt
 
 import machimori
 from machimori import __version__
-from machimori.detection.flows import STANDARD_FIELDS, Flow, is_local_address
+from machimori.detection.flows import STANDARD_FIELDS, Flow
 from machimori.detection.metrics import auc_of, average_precision, curve, operating_point
 from machimori.detection.reading import ReadReport
 from machimori.detection.scoring import FEATURES, Darknet, Scorer
@@ -241,7 +241,6 @@ def scanning(device: str, start: int, count: int) -> Iterator[Flow]:
 
 
 def fresh_scorer(*, with_features: bool = False) -> Scorer:
-    is_local_address.cache_clear()  # a module-level cache: each run starts as a new process would
     return Scorer(darknet=Darknet([DARKNET]), with_features=with_features)
 
 
@@ -332,7 +331,6 @@ def one_device(label: str, make: Callable[[int], Flow], checkpoints: list[int]) 
     device = make(0).orig_h
     print(f"  one device, {label}:")
     gc.collect()
-    is_local_address.cache_clear()
     tracemalloc.start()
     scorer = fresh_scorer()
     base = tracemalloc.get_traced_memory()[0]
@@ -347,7 +345,7 @@ def one_device(label: str, make: Callable[[int], Flow], checkpoints: list[int]) 
         state, profile = device_bytes(scorer, device)
         entries = scorer.states.states[device]
         tables = ", ".join(
-            f"{name} {len(table)} {kib(deep_size(table))}"
+            f"{name} {len(table) if table is not None else 0} {kib(deep_size(table))}"
             for name, table in (
                 ("peers", entries.peers),
                 ("pairs", entries.pairs),
@@ -357,11 +355,9 @@ def one_device(label: str, make: Callable[[int], Flow], checkpoints: list[int]) 
         )
         own = scorer.baselines.devices.get(device)
         learnt = f"{own.flows:,} flows learnt, {len(own.peers)} peers, {len(own.services)} services" if own else "-"
-        caches = is_local_address.cache_info().currsize, scorer.darknet.contains.cache_info().currsize
         say(
             f"after {target:>9,} flows: device state {kib(state)} ({tables}) + baseline {kib(profile)} "
-            f"({learnt}); process traced growth {traced / 2**20:.1f} MiB (address caches {caches[0]:,} + "
-            f"{caches[1]:,} entries, bounded at 65,536 each)"
+            f"({learnt}); process traced growth {traced / 2**20:.1f} MiB"
         )
     tracemalloc.stop()
     print(

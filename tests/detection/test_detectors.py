@@ -248,7 +248,8 @@ def test_state_per_device_is_bounded_whatever_the_traffic(count: int) -> None:
     state = scorer.states.states[DEVICE]
     profile = scorer.baselines.devices[DEVICE]
 
-    assert len(state.peers) <= PEER_SLOTS and len(state.pairs) <= PAIR_SLOTS
+    assert state.peers is not None and state.pairs is not None
+    assert len(state.peers) == PEER_SLOTS and len(state.pairs) == PAIR_SLOTS
     assert len(state.beacons) <= BEACON_SLOTS and len(state.floods) <= FLOOD_SLOTS
     assert len(profile.peers) <= 1024 and len(profile.services) <= 256 and len(profile.listening) <= 128
 

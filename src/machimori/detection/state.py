@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from array import array
 from dataclasses import dataclass, field
 
 #: Time constants (seconds) of the decayed rates: scanning is judged over about a minute, floods over seconds.
@@ -90,8 +91,8 @@ class DeviceState:
     failures: float = 0.0
     scan_time: float = 0.0
     new_ports: float = 0.0
-    peers: dict[int, int] = field(default_factory=dict)
-    pairs: dict[int, int] = field(default_factory=dict)
+    peers: array[int] | None = None  # made at the first outbound flow: 8 KiB each, whatever the traffic
+    pairs: array[int] | None = None
     beacons: dict[int, Beacon] = field(default_factory=dict)
     floods: dict[int, Flood] = field(default_factory=dict)
     c2_ports: dict[tuple[str, int], str] = field(default_factory=dict)
@@ -110,15 +111,19 @@ class DeviceState:
         self.attempts += 1.0
         if failed:
             self.failures += 1.0
+        peers, pairs = self.peers, self.pairs
+        if peers is None or pairs is None:
+            peers = self.peers = array("Q", bytes(8 * PEER_SLOTS))
+            pairs = self.pairs = array("Q", bytes(8 * PAIR_SLOTS))
         slot = peer_hash % PEER_SLOTS
-        new_peer = self.peers.get(slot) != peer_hash
+        new_peer = peers[slot] != peer_hash
         if new_peer:
-            self.peers[slot] = peer_hash
+            peers[slot] = peer_hash
             self.new_peers += 1.0
         slot = pair_hash % PAIR_SLOTS
-        new_pair = self.pairs.get(slot) != pair_hash
+        new_pair = pairs[slot] != pair_hash
         if new_pair:
-            self.pairs[slot] = pair_hash
+            pairs[slot] = pair_hash
             if not new_peer:
                 self.new_ports += 1.0
         return new_peer, new_pair
