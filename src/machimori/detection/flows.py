@@ -129,6 +129,7 @@ def ipv4_number(address: str) -> int | None:
     return number
 
 
+@lru_cache(maxsize=65536)
 def is_local_address(address: str) -> bool:
     """Whether an address is inside a site's own network (private, shared, link-local, loopback, unique-local)."""
     number = ipv4_number(address)

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from machimori.detection.flows import STANDARD_FIELDS, Flow, ipv4_number
 from machimori.detection.reading import ReadReport
 from machimori.diagnostics import InputError, Problem
@@ -175,13 +177,94 @@ class ConnLogReader:
 
     def _json(self, line: str) -> Flow:
         try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            raise _BadLine("not JSON / JSON として読めません", None) from None
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            try:  # what orjson refuses but JSON allows (NaN, numbers beyond 64 bits) goes to the careful path
+                record = json.loads(line)
+            except (ValueError, RecursionError):
+                raise _BadLine("not JSON / JSON として読めません", None) from None
         if not isinstance(record, dict):
             raise _BadLine("not a JSON object / JSON オブジェクトではありません", None)
+        flow = _json_fast(record)
+        if flow is not None:
+            return flow
         # Only the standard keys are looked at; null is taken as unset, like an absent key.
         return _flow({field: record[field] for field in STANDARD_FIELDS if record.get(field) is not None})
+
+
+_TEXTS = (str, type(None))
+_NUMBERS = (int, float)
+
+
+def _json_fast(record: dict[str, Any]) -> Flow | None:
+    """The flow of a well-formed JSON record, or None to leave it to the careful path (which names the problem)."""
+    get = record.get
+    ts: Any = get("ts")
+    orig_h, resp_h, uid = get("id.orig_h"), get("id.resp_h"), get("uid") or ""
+    if type(ts) not in _NUMBERS or not 0 <= ts < 2**34:  # ISO text, bool, nan: the careful path decides
+        return None
+    if type(orig_h) is not str or type(resp_h) is not str or not is_address(orig_h) or not is_address(resp_h):
+        return None
+    if type(uid) is not str or (uid and not _UID.fullmatch(uid)):
+        return None
+    proto, service, state, history = (
+        get("proto") or "",
+        get("service") or "",
+        get("conn_state") or "",
+        get("history") or "",
+    )
+    if type(proto) is not str or type(service) is not str or type(state) is not str or type(history) is not str:
+        return None
+    duration = get("duration")
+    if duration is not None and (type(duration) not in _NUMBERS or not 0 <= duration < 2**34):
+        return None
+    local_orig, local_resp = get("local_orig"), get("local_resp")
+    if (local_orig is not None and type(local_orig) is not bool) or (
+        local_resp is not None and type(local_resp) is not bool
+    ):
+        return None
+    counts = tuple(map(get, _JSON_COUNTS))
+    for value in counts:
+        if value is not None and (type(value) is not int or not 0 <= value < 2**63):
+            return None
+    orig_p, resp_p, orig_bytes, resp_bytes, missed, orig_pkts, orig_ip_bytes, resp_pkts, resp_ip_bytes = counts
+    if (orig_p is not None and orig_p > 65535) or (resp_p is not None and resp_p > 65535):
+        return None
+    return Flow(
+        float(ts),
+        uid,
+        orig_h,
+        orig_p or 0,
+        resp_h,
+        resp_p or 0,
+        proto.lower(),
+        service.lower(),
+        None if duration is None else float(duration),
+        orig_bytes,
+        resp_bytes,
+        state,
+        local_orig,
+        local_resp,
+        missed or 0,
+        history,
+        orig_pkts or 0,
+        orig_ip_bytes or 0,
+        resp_pkts or 0,
+        resp_ip_bytes or 0,
+    )
+
+
+_JSON_COUNTS = (
+    "id.orig_p",
+    "id.resp_p",
+    "orig_bytes",
+    "resp_bytes",
+    "missed_bytes",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+)
 
 
 class _BadLine(ValueError):
@@ -307,6 +390,7 @@ def _address(field: str, value: Any) -> str:
     return value
 
 
+@lru_cache(maxsize=65536)
 def is_address(text: str) -> bool:
     """Whether the text is an IPv4 or IPv6 address (a zone after `%` allowed), as Zeek writes `addr` fields."""
     return ipv4_number(text) is not None or _is_other_address(text)
