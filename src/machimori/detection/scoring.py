@@ -6,6 +6,7 @@ import ipaddress
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from machimori.detection.baseline import Baselines
@@ -60,9 +61,13 @@ class Darknet:
             if network.version == 4
         )
         self._ipv6 = tuple(network for network in self.networks if network.version == 6)
+        self._contains = lru_cache(maxsize=65536)(self._lookup)  # most flows go to peers seen before
 
     def contains(self, address: str) -> bool:
         """Whether the address lies in the darknet."""
+        return self._contains(address)
+
+    def _lookup(self, address: str) -> bool:
         number = ipv4_number(address)
         if number is not None:
             return any(number & mask == base for base, mask in self._ipv4)
