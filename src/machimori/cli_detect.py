@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -103,11 +103,7 @@ def score(
     settings = settings_from(config, data_dir)
     indicator_set = _indicators(list(indicators or settings.detection_indicators))
     ranges = _darknet(list(darknet or settings.detection_darknet))
-    try:
-        handle = output.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InputError.single(str(output), f"cannot write: {exc.strerror or exc} / 書き込めません") from None
-    with handle:
+    with _open_output(output) as handle:
         run = score_files(
             inputs,
             handle,
@@ -167,9 +163,10 @@ def flows(
     _report_reading("input / 入力", report)
 
 
-def _open_output(path: Path) -> typer.FileTextWrite:
+def _open_output(path: Path) -> IO[str]:
+    """A file the user named, opened for writing; failing that, one clear error."""
     try:
-        return path.open("w", encoding="utf-8", newline="")  # type: ignore[return-value]
+        return path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise InputError.single(str(path), f"cannot write: {exc.strerror or exc} / 書き込めません") from None
 
@@ -258,11 +255,7 @@ def evaluate_command(
     with workspace:
         if scores is None:
             scores = output or Path(workspace.name) / "scores.csv"
-            try:
-                handle = scores.open("w", encoding="utf-8", newline="")
-            except OSError as exc:
-                raise InputError.single(str(scores), f"cannot write: {exc.strerror or exc} / 書き込めません") from None
-            with handle:
+            with _open_output(scores) as handle:
                 run = score_files(
                     inputs,
                     handle,
