@@ -50,17 +50,11 @@ DarknetOption = Annotated[
 
 
 def _indicators(paths: list[Path]) -> IndicatorSet | None:
-    if not paths:
-        return None
-    from machimori.detection.indicators import IndicatorSet, load_indicators
-    from machimori.detection.reading import ReadReport
+    from machimori.detection.indicators import load_indicator_files
 
-    indicators = IndicatorSet()
-    for path in paths:
-        report = ReadReport()
-        load_indicators(path, into=indicators, report=report)
-        _report_reading(f"indicators / 指標 {path}", report)
-    err.print(f"  指標 {len(indicators)} 件 / {len(indicators)} indicators", markup=False)
+    indicators = load_indicator_files(paths, lambda path, report: _report_reading(f"indicators / 指標 {path}", report))
+    if indicators is not None:
+        err.print(f"  指標 {len(indicators)} 件 / {len(indicators)} indicators", markup=False)
     return indicators
 
 

@@ -405,3 +405,19 @@ def _read_list(text: str, name: str, into: IndicatorSet, report: ReadReport) -> 
         problems.append(Problem(name, 0, 0, f"ほかに {more} 行の問題があります / {more} more bad lines"))
     if problems:
         raise InputError(problems)
+
+
+def load_indicator_files(
+    paths: Iterable[str | Path], on_read: Callable[[str | Path, ReadReport], None] | None = None
+) -> IndicatorSet | None:
+    """One set of the indicators of several files (None when there are none); `on_read` hears each file's report."""
+    paths = list(paths)
+    if not paths:
+        return None
+    indicators = IndicatorSet()
+    for path in paths:
+        report = ReadReport()
+        load_indicators(path, into=indicators, report=report)
+        if on_read is not None:
+            on_read(path, report)
+    return indicators

@@ -16,7 +16,6 @@ from machimori.events.stream import EventStream
 
 if TYPE_CHECKING:
     from machimori.config import Settings
-    from machimori.detection.indicators import IndicatorSet
     from machimori.gateway.registry import Registry
 
 POLICY_ACTOR = "detection-policy"
@@ -185,13 +184,9 @@ def detection_from_settings(
     settings: Settings, events: EventStream, directory: DeviceDirectory | None = None
 ) -> Detection:
     """A detector configured by the settings: darknet, indicators, threshold and quarantine policy."""
-    indicators: IndicatorSet | None = None
-    if settings.detection_indicators:
-        from machimori.detection.indicators import IndicatorSet, load_indicators
+    from machimori.detection.indicators import load_indicator_files
 
-        indicators = IndicatorSet()
-        for path in settings.detection_indicators:
-            load_indicators(path, into=indicators)
+    indicators = load_indicator_files(settings.detection_indicators)
 
     def model_of(address: str) -> str:
         device = directory.by_address(address) if directory is not None else None
